@@ -1,0 +1,71 @@
+"""Shared command-line flags and the error handling of every CLI (typed errors -> exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import TvmMobilenetError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (plus exit code 2), without the usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_model_args(parser: argparse.ArgumentParser, weights: bool = True) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--alpha", type=float, default=1.0, help="width multiplier, 0 < alpha <= 1 (default 1.0)")
+    group.add_argument("--resolution", type=int, default=224,
+                       help="input height = width, a multiple of 32 (default 224)")
+    group.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    if weights:
+        group.add_argument("--weights", type=Path, metavar="FILE.npz",
+                           help="weights to build the model with (default: generated from --seed)")
+        group.add_argument("--seed", type=int, default=0, help="seed of the generated weights (default 0)")
+
+
+def add_target_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("target")
+    group.add_argument("--target", default="x86", help="target family: a file in targets/ (x86, arm, mali; default x86)")
+    group.add_argument("--device", help="named device of the target (default: the family's default, x86: this host)")
+    group.add_argument("--log-dir", type=Path, help="tuning log directory (default tuning_logs/<target>/<device>/)")
+
+
+def model_config(args):
+    from .architecture import ModelConfig  # pylint: disable=import-outside-toplevel
+
+    return ModelConfig(alpha=args.alpha, resolution=args.resolution, batch=args.batch)
+
+
+def device_and_log_dir(args):
+    """The DeviceSpec from --target/--device, the log directory, and whether it was defaulted."""
+    from .targets import load_device  # pylint: disable=import-outside-toplevel
+
+    device = load_device(args.target, args.device)
+    if args.log_dir is not None:
+        return device, args.log_dir, False
+    return device, Path("tuning_logs") / device.family / device.name, True
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run a CLI body: a TvmMobilenetError becomes one line on stderr and exit code 2."""
+    warnings.formatwarning = lambda message, category, *_: f"warning: {message}\n"
+    try:
+        code = main()
+    except TvmMobilenetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("interrupted: every record measured so far is kept; run the same command to resume",
+              file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code or 0)

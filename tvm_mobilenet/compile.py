@@ -1,0 +1,38 @@
+"""Command line: compile MobileNet v1 with its best tuning records into a .so, verified.
+
+    python -m tvm_mobilenet.compile --target x86 -o build/mobilenet_x86.so
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cli_args import (Parser, add_model_args, add_target_args, device_and_log_dir, model_config,
+                       run_cli)
+
+
+def main(argv=None) -> int:
+    from .interface.compile import DEFAULT_TOLERANCE  # pylint: disable=import-outside-toplevel
+
+    parser = Parser(prog="python -m tvm_mobilenet.compile", description=__doc__.splitlines()[0])
+    add_model_args(parser)
+    add_target_args(parser)
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
+    parser.add_argument("--no-log", action="store_true", help="ignore tuning records (an untuned build)")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                        help=f"max abs error on the softmax against the reference (default {DEFAULT_TOLERANCE:g})")
+    args = parser.parse_args(argv)
+
+    from .interface.compile import CompileArgs, compile_model  # pylint: disable=import-outside-toplevel
+
+    device, log_dir, defaulted = device_and_log_dir(args)
+    compile_model(CompileArgs(
+        config=model_config(args), device=device, output=args.output,
+        log_dir=None if args.no_log else log_dir, log_optional=defaulted,
+        weights_file=args.weights, seed=args.seed, tolerance=args.tolerance,
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

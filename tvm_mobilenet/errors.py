@@ -1,0 +1,33 @@
+"""Typed errors of tvm_mobilenet; only the CLI layer turns them into messages and exit codes."""
+
+
+class TvmMobilenetError(Exception):
+    """Base class: a problem the user can fix. The message says what is wrong and what to do."""
+
+
+class ModelSpecError(TvmMobilenetError, ValueError):
+    """Bad model options (width multiplier, resolution, batch)."""
+
+
+class WeightsError(TvmMobilenetError, ValueError):
+    """A weights file that is missing, unreadable, or has wrong names or shapes."""
+
+
+class TargetSpecError(TvmMobilenetError, ValueError):
+    """Unknown target or device, or a malformed file in targets/."""
+
+
+class TuningLogError(TvmMobilenetError):
+    """A log directory that is unreadable or was made for another target or model."""
+
+
+class TuningError(TvmMobilenetError):
+    """Tuning could not produce a valid candidate for a task."""
+
+
+class VerificationError(TvmMobilenetError):
+    """A compiled module disagrees with the float64 reference."""
+
+
+class ModuleLoadError(TvmMobilenetError):
+    """A compiled module or input file that cannot be loaded."""

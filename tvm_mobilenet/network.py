@@ -1,0 +1,48 @@
+"""MobileNet v1 in Relax: NCHW float32, BatchNorm folded into the convolutions' weights and biases."""
+
+from __future__ import annotations
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .architecture import Layer, ModelConfig, layers
+from .weights import fold_batchnorm
+
+
+def same_padding(layer: Layer) -> tuple[int, int, int, int]:
+    """TF "same" padding (top, left, bottom, right); matches `reference._pad`."""
+    total = max((layer.out_size - 1) * layer.stride + layer.kernel - layer.in_size, 0)
+    before = total // 2
+    return (before, before, total - before, total - before)
+
+
+def _conv_bn_relu(bb: relax.BlockBuilder, x, layer: Layer, weight: np.ndarray, bias: np.ndarray):
+    groups = layer.in_channels if layer.kind == "depthwise" else 1
+    y = bb.emit(relax.op.nn.conv2d(
+        x, relax.const(weight), strides=layer.stride, padding=same_padding(layer), groups=groups,
+    ))
+    y = bb.emit(relax.op.add(y, relax.const(bias.reshape(1, -1, 1, 1))))
+    return bb.emit(relax.op.nn.relu(y))
+
+
+def build_module(config: ModelConfig, weights: dict[str, np.ndarray]) -> tvm.IRModule:
+    """An IRModule whose `main(data)` returns class probabilities; weights are constants in it."""
+    bb = relax.BlockBuilder()
+    data = relax.Var("data", relax.TensorType(config.input_shape, "float32"))
+    with bb.function("main", [data]):
+        with bb.dataflow():
+            x = data
+            for layer in layers(config):
+                if layer.has_batchnorm:
+                    weight, bias = fold_batchnorm(layer, weights)
+                    x = _conv_bn_relu(bb, x, layer, weight, bias)
+                elif layer.kind == "avgpool":
+                    x = bb.emit(relax.op.mean(x, axis=[2, 3]))
+                elif layer.kind == "fc":
+                    weight, bias = fold_batchnorm(layer, weights)
+                    x = bb.emit(relax.op.matmul(x, relax.const(np.ascontiguousarray(weight.T))))
+                    x = bb.emit(relax.op.add(x, relax.const(bias)))
+            probabilities = bb.emit_output(relax.op.nn.softmax(x, axis=-1))
+        bb.emit_func_output(probabilities)
+    return bb.get()
