@@ -28,7 +28,7 @@ def tune_two_tasks(log_dir, device):
     log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
     lines = []
     report = tune_tasks(chosen, [TRIALS, TRIALS], log, device.target,
-                        lambda task: space_generator(task, "auto"), print_fn=lines.append)
+                        lambda task: space_generator(task, "both", device.schedule_family, device.target), print_fn=lines.append)
     return report, lines, tasks
 
 

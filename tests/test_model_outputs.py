@@ -13,7 +13,7 @@ from tvm_mobilenet.interface.model import load_model
 
 def compiled_probabilities(config: ModelConfig, host_device, seed: int = 0):
     mod, weights = load_model(config, seed=seed)
-    vm = relax.VirtualMachine(build(mod, host_device.target, None), tvm.cpu())
+    vm = relax.VirtualMachine(build(mod, host_device.target, None, host_device.schedule_family), tvm.cpu())
     data = reference.sample_input(config)
     return vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy(), reference.forward(config, weights, data)
 

@@ -12,6 +12,7 @@ from tvm import relax
 from tvm.relax.transform import MetaScheduleApplyDatabase
 
 from .errors import TvmMobilenetError, VerificationError
+from .search import default_schedules
 from .runtime import INPUT_SHAPE_FUNC  # the .so reports its input shape: `run` needs no side file
 from .tasks import Task, fuse
 from .tuning_log import TuningLog
@@ -51,14 +52,17 @@ def lowering_passes(target: tvm.target.Target) -> list:
         return cpu.dataflow_lower_passes(target) + cpu.finalize_passes(target)
 
 
-def build(mod: tvm.IRModule, target: tvm.target.Target, log: TuningLog | None) -> relax.VMExecutable:
-    """Fuse as task extraction does, apply the log's best records, then lower and build."""
+def build(mod: tvm.IRModule, target: tvm.target.Target, log: TuningLog | None,
+          schedule_family: str) -> relax.VMExecutable:
+    """Fuse as task extraction does, apply the log's best records, schedule what no record
+    covers with the templates' defaults, then lower and build."""
 
     @tvm.transform.module_pass(opt_level=3)
     def pipeline(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         mod = fuse(mod, target)
         if log is not None:
             mod = MetaScheduleApplyDatabase()(mod)
+        mod = default_schedules(schedule_family, target)(mod)
         return tvm.transform.Sequential(lowering_passes(target))(mod)
 
     database = log.database if log is not None else None

@@ -1,4 +1,11 @@
-"""MobileNet v1 in Relax: NCHW float32, BatchNorm folded into the convolutions' weights and biases."""
+"""MobileNet v1 in Relax: float32, BatchNorm folded into the convolutions' weights and biases.
+
+The module takes NCHW input (as the paper, PyTorch and ONNX do) and computes in NHWC: with channels
+innermost, depthwise and pointwise convolutions both load and store unit-stride vectors of channels
+(SIMD lanes on CPUs, float4 on GPUs), and every MobileNet channel count is a multiple of 8 for
+alpha >= 0.25, while the spatial sizes (112 ... 7) are not. Weights are pre-packed to match:
+HWIO for full and pointwise convolutions (output channels contiguous), HWOI for depthwise.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +24,21 @@ def same_padding(layer: Layer) -> tuple[int, int, int, int]:
     return (before, before, total - before, total - before)
 
 
+def pack_weight(layer: Layer, weight: np.ndarray) -> tuple[np.ndarray, str]:
+    """OIHW weights in the layout the NHWC convolution reads contiguously, and its name."""
+    if layer.kind == "depthwise":
+        return np.ascontiguousarray(weight.transpose(2, 3, 0, 1)), "HWOI"
+    return np.ascontiguousarray(weight.transpose(2, 3, 1, 0)), "HWIO"
+
+
 def _conv_bn_relu(bb: relax.BlockBuilder, x, layer: Layer, weight: np.ndarray, bias: np.ndarray):
     groups = layer.in_channels if layer.kind == "depthwise" else 1
+    packed, kernel_layout = pack_weight(layer, weight)
     y = bb.emit(relax.op.nn.conv2d(
-        x, relax.const(weight), strides=layer.stride, padding=same_padding(layer), groups=groups,
+        x, relax.const(packed), strides=layer.stride, padding=same_padding(layer), groups=groups,
+        data_layout="NHWC", kernel_layout=kernel_layout,
     ))
-    y = bb.emit(relax.op.add(y, relax.const(bias.reshape(1, -1, 1, 1))))
+    y = bb.emit(relax.op.add(y, relax.const(bias.reshape(1, 1, 1, -1))))
     return bb.emit(relax.op.nn.relu(y))
 
 
@@ -32,13 +48,13 @@ def build_module(config: ModelConfig, weights: dict[str, np.ndarray]) -> tvm.IRM
     data = relax.Var("data", relax.TensorType(config.input_shape, "float32"))
     with bb.function("main", [data]):
         with bb.dataflow():
-            x = data
+            x = bb.emit(relax.op.permute_dims(data, [0, 2, 3, 1]))  # NCHW -> NHWC
             for layer in layers(config):
                 if layer.has_batchnorm:
                     weight, bias = fold_batchnorm(layer, weights)
                     x = _conv_bn_relu(bb, x, layer, weight, bias)
                 elif layer.kind == "avgpool":
-                    x = bb.emit(relax.op.mean(x, axis=[2, 3]))
+                    x = bb.emit(relax.op.mean(x, axis=[1, 2]))
                 elif layer.kind == "fc":
                     weight, bias = fold_batchnorm(layer, weights)
                     x = bb.emit(relax.op.matmul(x, relax.const(np.ascontiguousarray(weight.T))))

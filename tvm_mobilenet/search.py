@@ -1,19 +1,111 @@
-"""Search styles: which MetaSchedule design space each task is tuned in."""
+"""Search styles and default schedules: which design space a task is tuned in, and what an
+untuned function gets at compile time.
+
+- "template": our hand-written templates (`schedules/`), searched over their knobs (what AutoTVM did);
+- "auto": MetaSchedule's generated space from the target's default rules (what Ansor did);
+- "both": one search over the union of the two spaces, keeping whichever measures best.
+Tasks without a template (pooling, classifier, softmax, layout change) use the generated space.
+"""
 
 from __future__ import annotations
+
+import tvm
+from tvm import s_tir
+from tvm.s_tir import dlight
+from tvm.s_tir import meta_schedule as ms
+
+import schedules
+import schedules.cpu
 
 from .errors import TvmMobilenetError
 from .tasks import Task
 
-SEARCH_STYLES = ("auto",)
+SEARCH_STYLES = ("both", "template", "auto")
+# The anchor block names Relax's legalization gives NHWC convolutions (see network.py).
+TEMPLATE_BLOCKS = {"group_conv2d_nhwc": "depthwise", "conv2d_nhwc": "conv"}
 
 
-def space_generator(task: Task, search: str):
-    """The MetaSchedule space generator for `task` under search style `search`.
+def template_kind(mod: tvm.IRModule) -> str | None:
+    """"depthwise" or "conv" if the module's function has a convolution a template handles."""
+    sch = s_tir.Schedule(mod)
+    names = {sch.get(block).name_hint for block in sch.get_child_blocks(sch.get_sblock("root"))}
+    kinds = [kind for block_name, kind in TEMPLATE_BLOCKS.items() if block_name in names]
+    return kinds[0] if kinds else None
 
-    "auto": MetaSchedule's generated space (post-order application of the target's default
-    schedule rules), what Ansor did.
-    """
-    if search == "auto":
+
+def family_module(schedule_family: str):
+    if schedule_family not in schedules.FAMILIES:
+        raise TvmMobilenetError(
+            f"no schedule templates for family '{schedule_family}': have {', '.join(schedules.FAMILIES)}"
+        )
+    return schedules.FAMILIES[schedule_family]
+
+
+def apply_template(sch: s_tir.Schedule, kind: str, schedule_family: str, target: tvm.target.Target,
+                   tuning: bool) -> None:
+    family = family_module(schedule_family)
+    family.TEMPLATES[kind](sch, family.params_for(target), tuning)
+
+
+def _template_space(kind: str, schedule_family: str, target: tvm.target.Target) -> ms.space_generator.ScheduleFn:
+    def sample(sch: s_tir.Schedule) -> None:
+        apply_template(sch, kind, schedule_family, target, tuning=True)
+
+    # The template sets loop kinds and decomposes the reduction itself: of the target's
+    # postprocessors only the checks apply. Tile sizes and the unroll step are the knobs.
+    return ms.space_generator.ScheduleFn(
+        sample, sch_rules=[], postprocs=[ms.postproc.DisallowDynamicLoop()],
+        mutator_probs={ms.mutator.MutateTileSize(): 1.0},
+    )
+
+
+def space_generator(task: Task, search: str, schedule_family: str, target: tvm.target.Target):
+    """The MetaSchedule space generator of `task` under `search`."""
+    if search not in SEARCH_STYLES:
+        raise TvmMobilenetError(f"unknown search style '{search}': choose one of {', '.join(SEARCH_STYLES)}")
+    kind = template_kind(task.mod)
+    if search == "auto" or kind is None:
         return "post-order-apply"
-    raise TvmMobilenetError(f"unknown search style '{search}': choose one of {', '.join(SEARCH_STYLES)}")
+    template = _template_space(kind, schedule_family, target)
+    if search == "template":
+        return template
+    return ms.space_generator.SpaceGeneratorUnion([template, ms.space_generator.PostOrderApply()])
+
+
+def _schedule_untuned(func: tvm.tirx.PrimFunc, schedule_family: str, target) -> tvm.tirx.PrimFunc | None:
+    sch = s_tir.Schedule(func)
+    kind = template_kind(sch.mod)
+    if kind is not None:
+        apply_template(sch, kind, schedule_family, target, tuning=False)
+    elif target.kind.name == "llvm" and _is_single_injective(sch):
+        schedules.cpu.injective(sch)
+    else:
+        return None  # reductions and the classifier: DLight's rules below
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def _is_single_injective(sch: s_tir.Schedule) -> bool:
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    return len(blocks) == 1 and all(int(iv.iter_type) == 0 for iv in sch.get(blocks[0]).iter_vars)
+
+
+def default_schedules(schedule_family: str, target: tvm.target.Target) -> tvm.transform.Pass:
+    """A pass that schedules every function no tuning record covered: convolutions with the
+    templates' heuristic knobs, reductions and the classifier with DLight's CPU rules."""
+
+    @tvm.transform.module_pass(opt_level=0, name="TvmMobilenetDefaultSchedules")
+    def apply(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        updates = {}
+        for gvar, func in mod.functions.items():
+            if isinstance(func, tvm.tirx.PrimFunc) and not func.attrs.get("tirx.is_scheduled", False):
+                scheduled = _schedule_untuned(func, schedule_family, target)
+                if scheduled is not None:
+                    updates[gvar] = scheduled
+        for gvar, func in updates.items():
+            mod[gvar] = func
+        if target.kind.name == "llvm":
+            with target:
+                mod = dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())(mod)
+        return mod
+
+    return apply

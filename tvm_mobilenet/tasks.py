@@ -48,18 +48,19 @@ def _param_shape(prim_func, index: int) -> list[int]:
 
 
 def _conv_info(name: str, prim_func) -> tuple[str, str] | None:
-    """(kind, shape) of a fused function whose anchor is a conv2d, from its first two buffers."""
+    """(kind, shape) of a fused function whose anchor is an NHWC conv2d (see network.py)."""
     if "conv2d" not in name:
         return None
     data_shape, weight_shape = _param_shape(prim_func, 0), _param_shape(prim_func, 1)
-    out_c, in_per_group, kh, kw = weight_shape
-    if in_per_group == 1 and data_shape[1] == out_c > 1:
-        kind = "depthwise"
+    out_shape = _param_shape(prim_func, -1)
+    kh, kw, in_per_group, out_c = weight_shape  # HWIO; depthwise HWOI has (C, 1) in place of (I, O)
+    if out_c == 1 and in_per_group == data_shape[3] > 1:
+        kind, out_c = "depthwise", in_per_group
     elif kh == kw == 1:
         kind = "pointwise"
     else:
         kind = "other"
-    stride = data_shape[2] // _param_shape(prim_func, -1)[2]
+    stride = data_shape[1] // out_shape[1]
     return kind, f"{'x'.join(map(str, data_shape))} k{kh}x{kw} s{stride} ->{out_c}"
 
 

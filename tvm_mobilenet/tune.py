@@ -35,8 +35,9 @@ def main(argv=None) -> int:
                              "records already in the log count")
     parser.add_argument("--ops", choices=("depthwise", "pointwise", "all"), default="all",
                         help="which tasks to tune (default all)")
-    parser.add_argument("--search", choices=("auto",), default="auto",
-                        help="design space: auto = MetaSchedule's generated space (default)")
+    parser.add_argument("--search", choices=("both", "template", "auto"), default="both",
+                        help="design space: template = our schedules' knobs (AutoTVM-style), auto = "
+                             "MetaSchedule's generated space (Ansor-style), both = their union (default)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
     args = parser.parse_args(argv)
 

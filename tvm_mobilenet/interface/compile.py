@@ -62,7 +62,7 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     for task in report.untuned:
         print_fn(f"warning: no tuning record for {task.name} ({task.kind} {task.shape})")
     # Step 2. Build and export under a temporary name.
-    executable = build(with_input_shape(mod, args.config.input_shape), target, log)
+    executable = build(with_input_shape(mod, args.config.input_shape), target, log, args.device.schedule_family)
     staging = export(executable, Path(args.output))
     # Step 3. Load the exported file back, run the fixed input, compare with the reference.
     try:

@@ -25,7 +25,7 @@ class TuneArgs:
     log_dir: Path
     trials: int = DEFAULT_TRIALS
     ops: str = "all"
-    search: str = "auto"
+    search: str = "both"
     seed: int = 0
 
     def display(self) -> str:
@@ -53,5 +53,7 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     log = open_log(args.log_dir, args.device.label, args.device.target_config, args.config.key, create=True)
     # Step 3. Tune each task up to its share of the trials.
     trials = allocate_trials(tasks, args.trials)
-    return tune_tasks(tasks, trials, log, target, lambda task: space_generator(task, args.search),
+    family = args.device.schedule_family
+    return tune_tasks(tasks, trials, log, target,
+                      lambda task: space_generator(task, args.search, family, target),
                       seed=args.seed, print_fn=print_fn)
