@@ -7,7 +7,7 @@ each family's module holds only what differs.
 
 from __future__ import annotations
 
-from . import arm_cpu, x86
+from . import arm_cpu, mali, x86
 
-FAMILIES = {"x86": x86, "arm_cpu": arm_cpu}
+FAMILIES = {"x86": x86, "arm_cpu": arm_cpu, "mali": mali}
 TEMPLATE_KINDS = ("depthwise", "conv")

@@ -27,7 +27,7 @@ class CpuParams:
     max_columns: int  # output columns per register tile
 
 
-def _inline_prologue_and_epilogue(sch: s_tir.Schedule):
+def inline_prologue_and_epilogue(sch: s_tir.Schedule):
     """Inline the padding into the convolution and the bias add into the ReLU; return the ReLU."""
     sch.compute_inline(sch.get_sblock("pad_temp"))
     sch.compute_inline(sch.get_sblock("T_add"))
@@ -56,7 +56,7 @@ def depthwise(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """out[n,h,w,c] = relu(bias[c] + sum_{kh,kw} in[n, h*s+kh, w*s+kw, c] * W[kh,kw,c])."""
     knobs = Knobs(sch, tuning)
     conv = sch.get_sblock("group_conv2d_nhwc")
-    epilogue = _inline_prologue_and_epilogue(sch)
+    epilogue = inline_prologue_and_epilogue(sch)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
     (c_outer, c_inner), c_factors = knobs.tile(c, [params.lanes], max_innermost=params.lanes * params.max_vectors)
     (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
@@ -72,7 +72,7 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """
     knobs = Knobs(sch, tuning)
     conv_block = sch.get_sblock("conv2d_nhwc")
-    epilogue = _inline_prologue_and_epilogue(sch)
+    epilogue = inline_prologue_and_epilogue(sch)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
     vectors = max(1, params.max_vectors // 2)
     (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(o, [vectors, params.lanes], max_innermost=params.lanes)

@@ -53,8 +53,11 @@ def _template_space(kind: str, schedule_family: str, target: tvm.target.Target) 
 
     # The template sets loop kinds and decomposes the reduction itself: of the target's
     # postprocessors only the checks apply. Tile sizes and the unroll step are the knobs.
+    checks = [ms.postproc.DisallowDynamicLoop()]
+    if target.kind.name != "llvm":
+        checks.append(ms.postproc.VerifyGPUCode())
     return ms.space_generator.ScheduleFn(
-        sample, sch_rules=[], postprocs=[ms.postproc.DisallowDynamicLoop()],
+        sample, sch_rules=[], postprocs=checks,
         mutator_probs={ms.mutator.MutateTileSize(): 1.0},
     )
 
@@ -70,6 +73,17 @@ def space_generator(task: Task, search: str, schedule_family: str, target: tvm.t
     if search == "template":
         return template
     return ms.space_generator.SpaceGeneratorUnion([template, ms.space_generator.PostOrderApply()])
+
+
+def default_schedule(task: Task, schedule_family: str, target: tvm.target.Target) -> s_tir.Schedule | None:
+    """The template's heuristic schedule of `task` (None without a template): tuning measures
+    it first, so the search starts from it and never ends slower than the untuned build."""
+    kind = template_kind(task.mod)
+    if kind is None:
+        return None
+    sch = s_tir.Schedule(task.mod)
+    apply_template(sch, kind, schedule_family, target, tuning=False)
+    return sch
 
 
 def _schedule_untuned(func: tvm.tirx.PrimFunc, schedule_family: str, target) -> tvm.tirx.PrimFunc | None:
@@ -91,7 +105,7 @@ def _is_single_injective(sch: s_tir.Schedule) -> bool:
 
 def default_schedules(schedule_family: str, target: tvm.target.Target) -> tvm.transform.Pass:
     """A pass that schedules every function no tuning record covered: convolutions with the
-    templates' heuristic knobs, reductions and the classifier with DLight's CPU rules."""
+    templates' heuristic knobs, the rest with DLight's CPU or GPU rules."""
 
     @tvm.transform.module_pass(opt_level=0, name="TvmMobilenetDefaultSchedules")
     def apply(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
@@ -103,9 +117,13 @@ def default_schedules(schedule_family: str, target: tvm.target.Target) -> tvm.tr
                     updates[gvar] = scheduled
         for gvar, func in updates.items():
             mod[gvar] = func
-        if target.kind.name == "llvm":
-            with target:
+        with target:
+            if target.kind.name == "llvm":
                 mod = dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())(mod)
+            else:
+                mod = dlight.ApplyDefaultSchedule(
+                    dlight.gpu.GEMV(), dlight.gpu.Reduction(), dlight.gpu.GeneralReduction(),
+                    dlight.gpu.Fallback())(mod)
         return mod
 
     return apply

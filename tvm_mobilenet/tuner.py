@@ -11,8 +11,8 @@ import tvm
 from tvm.s_tir import meta_schedule as ms
 
 from .errors import TuningError
-from .measure import make_builder, make_runner
-from .progress import Progress, ProgressCallback
+from .measure import local_workers, make_builder, make_runner
+from .progress import Progress, ProgressCallback, mean_seconds
 from .tasks import Task
 from .tuning_log import TuningLog
 
@@ -91,12 +91,34 @@ def _tune_one(ctx: ms.TuneContext, trials: int, log: TuningLog, builder, runner,
         )
 
 
+def measure_schedule(sch, task: Task, log: TuningLog, target: tvm.target.Target, builder, runner):
+    """Build and measure one schedule of `task` and commit it to the log; returns (secs, error)."""
+    built = builder.build([ms.builder.BuilderInput(sch.mod, target)])[0]
+    if built.error_msg:
+        return None, built.error_msg
+    args_info = ms.arg_info.ArgInfo.from_prim_func(sch.mod["main"])
+    try:
+        device_type = target.kind.name if target.kind.name != "llvm" else "cpu"
+        ran = runner.run([ms.runner.RunnerInput(built.artifact_path, device_type, args_info)])[0].result()
+    finally:
+        ms.utils.remove_build_dir(built.artifact_path)
+    workload = log.database.commit_workload(task.mod)
+    run_secs = ran.run_secs if not ran.error_msg else [1e10]
+    log.database.commit_tuning_record(ms.database.TuningRecord(
+        sch.trace, workload, [float(s) for s in run_secs], target, args_info))
+    return (None, ran.error_msg) if ran.error_msg else (mean_seconds(run_secs), None)
+
+
 def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm.target.Target,
                space_for: Callable[[Task], object], builder=None, runner=None, seed: int = 0,
-               print_fn: Callable[[str], None] = print) -> TuneReport:
+               print_fn: Callable[[str], None] = print, strategy=None,
+               start_from: Callable[[Task], object] | None = None) -> TuneReport:
     """Bring each task up to its number of trials in the log; records already there count.
 
-    `space_for(task)` gives the MetaSchedule space generator of a task. Raises TuningError for a
+    `space_for(task)` gives the MetaSchedule space generator of a task; `strategy` the search
+    strategy (default MetaSchedule's evolutionary search). `start_from(task)` may give a schedule
+    (the template's heuristic one) measured first: the search then starts from it, and the
+    tuned result is never slower than the untuned default. Raises TuningError for a
     task that ends with no valid candidate (all rejected or failed), after the others are tuned.
     """
     report = TuneReport(str(log.path))
@@ -112,12 +134,17 @@ def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm
             print_fn(f"{label}  {want} trials already in the log, skipped")
         else:
             progress.start_task(label, todo, log.best_seconds(task.mod))
-            ctx = ms.TuneContext(
-                mod=task.mod, target=target, space_generator=space_for(task),
-                search_strategy="evolutionary", task_name=task.name, rand_state=seed + index,
-                num_threads=int(target.attrs.get("num-cores", 1)) if target.kind.name == "llvm" else "physical",
-            )
-            _tune_one(ctx, todo, log, builder, runner, cost_model, progress)
+            first = start_from(task) if start_from is not None and not log.records_of(task.mod) else None
+            if first is not None:
+                progress.record([measure_schedule(first, task, log, target, builder, runner)])
+            searched = todo - (first is not None)
+            if searched > 0:
+                ctx = ms.TuneContext(
+                    mod=task.mod, target=target, space_generator=space_for(task),
+                    search_strategy=strategy or "evolutionary", task_name=task.name,
+                    rand_state=seed + index, num_threads=local_workers(),
+                )
+                _tune_one(ctx, searched, log, builder, runner, cost_model, progress)
         best = log.best_seconds(task.mod)
         report.results.append(TaskResult(task, len(log.records_of(task.mod)), todo, best))
         if best is None and want:

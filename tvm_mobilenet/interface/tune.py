@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..architecture import ModelConfig
 from ..errors import TvmMobilenetError
-from ..search import space_generator
+from ..search import default_schedule, space_generator
 from ..targets import DeviceSpec
 from ..tasks import extract_tasks
 from ..tuner import TuneReport, allocate_trials, tune_tasks
@@ -54,6 +54,7 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     # Step 3. Tune each task up to its share of the trials.
     trials = allocate_trials(tasks, args.trials)
     family = args.device.schedule_family
+    start_from = None if args.search == "auto" else lambda task: default_schedule(task, family, target)
     return tune_tasks(tasks, trials, log, target,
                       lambda task: space_generator(task, args.search, family, target),
-                      seed=args.seed, print_fn=print_fn)
+                      seed=args.seed, print_fn=print_fn, start_from=start_from)

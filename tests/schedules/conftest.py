@@ -1,0 +1,63 @@
+"""Tasks of MobileNet models and a float64 numpy check of a scheduled convolution."""
+
+import numpy as np
+import pytest
+import tvm
+
+from tvm_mobilenet import reference
+from tvm_mobilenet.architecture import ModelConfig
+from tvm_mobilenet.interface.model import load_model
+from tvm_mobilenet.search import template_kind
+from tvm_mobilenet.tasks import extract_tasks
+from tvm_mobilenet.targets import load_device
+
+# 1.0/224 has every channel count and spatial size of the paper; 0.25/64 has 8-channel layers,
+# narrower than one AVX-512 register, and 2x2 maps.
+CONFIGS = [ModelConfig(1.0, 224), ModelConfig(0.25, 64)]
+
+
+def template_tasks(device):
+    tasks = []
+    for config in CONFIGS:
+        mod, _ = load_model(config)
+        tasks += [t for t in extract_tasks(mod, device.target) if template_kind(t.mod)]
+    return tasks
+
+
+def task_id(task):
+    return f"{task.kind}-{task.shape.replace(' ', '')}"
+
+
+def shapes(func):
+    return [tuple(int(d) for d in p.ty.shape) for p in func.params]
+
+
+def numpy_conv_bias_relu(data, weight, bias, kind, out_shape):
+    """float64 reference in NHWC: weight is HWOI (depthwise) or HWIO, padding "same"."""
+    x = data.transpose(0, 3, 1, 2).astype(np.float64)
+    if kind == "depthwise":
+        w, groups = weight.transpose(2, 3, 0, 1), data.shape[3]
+    else:
+        w, groups = weight.transpose(3, 2, 0, 1), 1
+    stride = data.shape[1] // out_shape[1]
+    y = reference.conv2d(x, w.astype(np.float64), stride, groups)
+    return np.maximum(y.transpose(0, 2, 3, 1) + bias.reshape(1, 1, 1, -1), 0.0)
+
+
+def check_against_numpy(mod, task, target):
+    """Run the scheduled module on random inputs and compare with numpy; returns max abs error."""
+    func = mod["main"]
+    data_shape, weight_shape, bias_shape, out_shape = shapes(func)
+    rng = np.random.default_rng(0)
+    arrays = [rng.uniform(-1, 1, s).astype("float32") for s in (data_shape, weight_shape, bias_shape)]
+    out = tvm.runtime.tensor(np.zeros(out_shape, "float32"))
+    lib = tvm.compile(mod, target=target).jit()
+    lib(*[tvm.runtime.tensor(a) for a in arrays], out)
+    kind = "depthwise" if task.kind == "depthwise" else "conv"
+    expected = numpy_conv_bias_relu(*arrays, kind, out_shape)
+    return float(np.max(np.abs(out.numpy() - expected)))
+
+
+@pytest.fixture(scope="session")
+def x86_host():
+    return load_device("x86")
