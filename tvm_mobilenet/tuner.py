@@ -15,6 +15,7 @@ from .measure import local_workers, make_builder, make_runner
 from .progress import Progress, ProgressCallback, mean_seconds
 from .tasks import Task
 from .tuning_log import TuningLog
+from .tvm_startup import import_tensor_intrinsics
 
 TRIALS_PER_ITER = 16
 # MetaSchedule's XGBModel predicts at random below num_warmup_samples measured candidates; its
@@ -121,6 +122,7 @@ def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm
     tuned result is never slower than the untuned default. Raises TuningError for a
     task that ends with no valid candidate (all rejected or failed), after the others are tuned.
     """
+    import_tensor_intrinsics()  # before MetaSchedule does it the slow way
     report = TuneReport(str(log.path))
     missing = [max(want - len(log.records_of(task.mod)), 0) for task, want in zip(tasks, trials)]
     progress = Progress(sum(missing), print_fn)
