@@ -54,4 +54,4 @@ class Ours(Peer):
     def version(self) -> str:
         import tvm  # pylint: disable=import-outside-toplevel
 
-        return f"TVM {tvm.__version__}, {self.module_path.name}"
+        return f"TVM {tvm.__version__}"

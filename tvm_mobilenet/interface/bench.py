@@ -101,6 +101,7 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
         module = args.module or _compile_ours(args, Path(work_dir), print_fn)
+        report.notes.append(f"ours: {module if args.module else 'compiled for this run'}")
         systems: list[Peer] = [Ours(module), *peers]
         for threads in args.threads:
             # Step 3. Build every system for this thread count and check it.
