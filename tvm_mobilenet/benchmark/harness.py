@@ -1,8 +1,9 @@
 """Check every system against the float64 reference, then time them round-robin.
 
 Systems take turns within one process so that a change in the machine's load (it is shared) hits all of
-them alike. Each turn starts with one untimed call, which absorbs the previous system's thread pool
-winding down, then makes a few timed calls.
+them alike. Between turns the process idles for SETTLE_SECONDS: ONNX Runtime's and PyTorch's workers keep
+spinning for tens of ms after a call (measured here: ORT burns ~25 ms of CPU), which would otherwise steal a
+core from the next system. Each turn then makes one untimed call (caches, waking the pool) and a few timed ones.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from .peer import Predict
 
 CALLS_PER_TURN = 5
+SETTLE_SECONDS = 0.1
 
 
 @dataclass
@@ -57,6 +59,7 @@ def time_round_robin(predictors: dict[str, Predict], data: np.ndarray, repeat: i
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             predict, calls = predictors[name], min(CALLS_PER_TURN, repeat - len(latencies[name]))
+            time.sleep(SETTLE_SECONDS)
             predict(data)
             for _ in range(calls):
                 start = time.perf_counter()

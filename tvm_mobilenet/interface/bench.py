@@ -4,6 +4,7 @@ against the float64 reference, then timed round-robin at each thread count."""
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ..weights import get_weights
 
 DEFAULT_TOLERANCE = 1e-4  # max abs error on the softmax output, as compile checks
 DEFAULT_LOG_DIR = Path("tuning_logs/x86/host")
+BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
 @dataclass
@@ -97,6 +99,7 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     data = reference.sample_input(args.config)
     expected = reference.forward(args.config, weights, data)
     report = BenchReport(args.config, list(args.threads), args.repeat, detect_peak())
+    load_before = os.getloadavg()[0]
     peers = _available_peers(args.peers, report.notes)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
@@ -119,7 +122,16 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
                 report.result(name, threads).latencies_ms = latencies
             predictors.clear()
             gc.collect()  # let the peers' sessions and thread pools go before the next thread count
+    report.notes.append(_load_note(load_before, os.getloadavg()[0]))
     return report
+
+
+def _load_note(before: float, after: float) -> str:
+    """The machine's load around the run: other processes on the cores skew every figure, 2 threads most."""
+    note = f"load average (1 min) {before:.2f} before the run, {after:.2f} after (includes this run)"
+    if before > BUSY_LOAD:
+        note += f"; the machine was busy ({os.cpu_count()} cores): rerun on a quiet machine for figures to quote"
+    return note
 
 
 
