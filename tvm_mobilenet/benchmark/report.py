@@ -3,6 +3,7 @@ a PNG bar chart and a JSON form."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,11 +46,14 @@ class BenchReport:
         timed = [r for r in self.results if r.threads == threads and r.name != OURS and r.median_ms is not None]
         return min(timed, key=lambda r: r.median_ms, default=None)
 
+    def peak_cores(self, threads: int) -> int:
+        return min(threads, os.cpu_count() or threads)
+
     def peak_percent(self, threads: int) -> float | None:
         ours = self.result(OURS, threads)
         if self.peak is None or ours is None or ours.median_ms is None:
             return None
-        return 100 * self.flops / (ours.median_ms * 1e-3) / (self.peak.gflops(threads) * 1e9)
+        return 100 * self.flops / (ours.median_ms * 1e-3) / (self.peak.gflops(self.peak_cores(threads)) * 1e9)
 
     def as_dict(self) -> dict:
         c = self.config
@@ -58,7 +62,7 @@ class BenchReport:
             "results": [r.as_dict() for r in self.results],
             "ratio_to_ours": {f"{r.name}@{r.threads}": self.ratio(r.name, r.threads) for r in self.results},
             "ours_percent_of_fma_peak": {str(n): self.peak_percent(n) for n in self.threads},
-            "fma_peak": {str(n): self.peak.describe(n) for n in self.threads} if self.peak else None,
+            "fma_peak": {str(n): self.peak.describe(self.peak_cores(n)) for n in self.threads} if self.peak else None,
             "notes": self.notes,
         }
 
@@ -89,7 +93,8 @@ def format_table(report: BenchReport) -> str:
                          f"(goal <= {GOAL_RATIO})")
         percent = report.peak_percent(n)
         if percent is not None:
-            lines.append(f"{n} thread(s): ours at {percent:.1f}% of the FMA peak: {report.peak.describe(n)}")
+            lines.append(f"{n} thread(s): ours at {percent:.1f}% of the FMA peak: "
+                         f"{report.peak.describe(report.peak_cores(n))}")
     for result in report.results:
         if result.status in ("wrong", "failed"):
             lines.append(f"{result.label} at {result.threads} thread(s): {result.status}: {result.note}")

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from .. import reference
 from ..architecture import ModelConfig
 from ..benchmark.harness import SystemResult, max_abs_error, time_round_robin
@@ -114,9 +113,8 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
                 report.results.append(result)
                 if predict is not None:
                     predictors[system.name] = predict
-                print_fn(f"{threads} thread(s): {system.label}: {result.status}"
-                         + (f", max abs error {result.max_abs_error:.1e}" if result.max_abs_error is not None
-                            and result.status != "failed" else f" ({result.note})"))
+                detail = result.note or f"max abs error {result.max_abs_error:.1e}"
+                print_fn(f"{threads} thread(s): {system.label}: {result.status} ({detail})")
             # Step 4. Time them in turns.
             for name, latencies in time_round_robin(predictors, data, args.repeat).items():
                 report.result(name, threads).latencies_ms = latencies
@@ -132,6 +130,3 @@ def _load_note(before: float, after: float) -> str:
     if before > BUSY_LOAD:
         note += f"; the machine was busy ({os.cpu_count()} cores): rerun on a quiet machine for figures to quote"
     return note
-
-
-
