@@ -1,0 +1,26 @@
+"""ONNX Runtime (CPU execution provider) on the ONNX graph of our weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..architecture import ModelConfig
+from .onnx_model import INPUT_NAME, build_onnx
+from .peer import Peer, Predict
+
+
+class OnnxRuntime(Peer):
+    name = "ort"
+    label = "ONNX Runtime"
+    modules = ("onnxruntime", "onnx")
+
+    def prepare(self, config: ModelConfig, weights: dict[str, np.ndarray], threads: int) -> Predict:
+        import onnxruntime  # pylint: disable=import-outside-toplevel
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = onnxruntime.InferenceSession(build_onnx(config, weights).SerializeToString(), options,
+                                               providers=["CPUExecutionProvider"])
+        return lambda data: session.run(None, {INPUT_NAME: data})[0]
