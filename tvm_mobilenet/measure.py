@@ -25,6 +25,13 @@ def make_builder(f_export=None) -> ms.builder.LocalBuilder:
     return ms.builder.LocalBuilder(max_workers=local_workers(), timeout_sec=BUILD_TIMEOUT_SEC, f_export=f_export)
 
 
+def use_all_cores() -> None:
+    """TVM's CPU runtime uses half the cores unless TVM_NUM_THREADS says otherwise (it assumes
+    hyper-threading); measure and run with every core this process may use, as deployed."""
+    os.environ.setdefault("TVM_NUM_THREADS", str(local_workers()))
+
+
 def make_runner() -> ms.runner.LocalRunner:
-    """Measure candidates on this machine."""
-    return ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_SEC, evaluator_config=evaluator_config())
+    """Measure candidates on this machine, with all its cores."""
+    return ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_SEC, evaluator_config=evaluator_config(),
+                                 initializer=use_all_cores)
