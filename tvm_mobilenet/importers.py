@@ -19,6 +19,7 @@ from tvm import relax
 
 from .errors import ModelImportError
 from .normalize import normalize
+from .source_runtimes import model_format
 
 SHAPE_HINT = "pass --input-shape, e.g. --input-shape 1,3,224,224 (in the file's own layout)"
 
@@ -31,7 +32,7 @@ class ImportedModel:
     input_name: str
     input_shape: tuple[int, ...]  # in the file's layout: what the compiled module's main takes
     layout: str  # layout of that input: "NCHW" or "NHWC"
-    source_format: str  # one of FORMATS' keys
+    source_format: str  # one of LOADERS' keys: onnx, tflite, pt2
 
 
 def file_sha256(path: Path) -> str:
@@ -69,7 +70,7 @@ def _one_input(path: Path, names: list[str]) -> str:
     return names[0]
 
 
-def _unsupported(path: Path, err: Exception, operators: str) -> ModelImportError:
+def _unsupported(path: Path, operators: str) -> ModelImportError:
     return ModelImportError(f"{path.name}: unsupported operator {operators} "
                             f"(TVM {tvm.__version__}'s Relax frontend cannot convert it)")
 
@@ -106,7 +107,7 @@ def load_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
     shape = _resolve_shape(path, name, _onnx_dims(inputs[0]), input_shape)
     unsupported = _onnx_unsupported_ops(model)
     if unsupported:
-        raise _unsupported(path, None, ", ".join(unsupported))
+        raise _unsupported(path, ", ".join(unsupported))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # onnx.checker's complaints come back as errors below if they matter
         mod = from_onnx(model, shape_dict={name: list(shape)}, dtype_dict={name: "float32"})
@@ -177,7 +178,7 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
     try:
         mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: "float32"})
     except tvm.error.OpNotImplemented as err:
-        raise _unsupported(path, err, _operators_named_in(str(err))) from None
+        raise _unsupported(path, _operators_named_in(str(err))) from None
     return ImportedModel(mod, name, shape, "NHWC" if len(shape) == 4 else guess_layout(shape), "tflite")
 
 
@@ -216,7 +217,7 @@ def load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
     except AssertionError as err:
         if "Unsupported function types" not in str(err):
             raise
-        raise _unsupported(path, err, str(err).split("Unsupported function types", 1)[1].strip()) from None
+        raise _unsupported(path, str(err).split("Unsupported function types", 1)[1].strip()) from None
     return ImportedModel(mod, name, shape, guess_layout(shape), "pt2")
 
 
@@ -229,10 +230,10 @@ def _specialize(program, shape):
 
 # ---------------------------------------------------------------------------- dispatch
 
-FORMATS: dict[str, Callable[[Path, tuple[int, ...] | None], ImportedModel]] = {
-    ".onnx": load_onnx,
-    ".tflite": load_tflite,
-    ".pt2": load_pt2,
+LOADERS: dict[str, Callable[[Path, tuple[int, ...] | None], ImportedModel]] = {
+    "onnx": load_onnx,
+    "tflite": load_tflite,
+    "pt2": load_pt2,
 }
 
 
@@ -250,19 +251,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def load_model_file(path: str | Path, input_shape: tuple[int, ...] | None = None) -> ImportedModel:
     """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file."""
     path = Path(path)
-    loader = FORMATS.get(path.suffix.lower())
-    if loader is None:
-        raise ModelImportError(f"{path.name}: unknown model format '{path.suffix}'; use one of "
-                               f"{', '.join(FORMATS)} (a torch.export program saved with torch.export.save)")
-    if not path.is_file():
-        raise ModelImportError(f"model file {path} does not exist")
+    source_format = model_format(path)
     try:
-        imported = loader(path, input_shape)
+        imported = LOADERS[source_format](path, input_shape)
     except ModelImportError:
         raise
     except tvm.error.OpNotImplemented as err:
-        raise _unsupported(path, err, _operators_named_in(str(err))) from None
+        raise _unsupported(path, _operators_named_in(str(err))) from None
     except Exception as err:  # the frontends fail in their own ways on graphs they cannot convert
         detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise ModelImportError(f"{path.name}: TVM's {loader.__name__[5:]} importer failed: {detail}") from None
+        raise ModelImportError(f"{path.name}: TVM's {source_format} importer failed: {detail}") from None
     return dataclasses.replace(imported, mod=normalize(imported.mod))
