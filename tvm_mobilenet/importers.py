@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,6 @@ from tvm import relax
 from .errors import ModelImportError
 from .normalize import normalize
 from .source_runtimes import model_format
-
-SHAPE_HINT = "pass --input-shape, e.g. --input-shape 1,3,224,224 (in the file's own layout)"
-
 
 @dataclass(frozen=True)
 class ImportedModel:
@@ -52,14 +50,16 @@ def guess_layout(shape) -> str:
 
 def _resolve_shape(path: Path, name: str, file_shape: list, given: tuple[int, ...] | None) -> tuple[int, ...]:
     """The input shape: `given` if any (its rank must match), else the file's, which must be static."""
-    shown = "x".join(str(d) for d in file_shape)
+    shown = "[" + ", ".join(str(d) for d in file_shape) + "]"
     if given is not None:
         if len(given) != len(file_shape):
             raise ModelImportError(f"{path.name}: --input-shape has {len(given)} dimensions but input '{name}' "
-                                   f"has {len(file_shape)} ({shown})")
+                                   f"has {len(file_shape)} {shown}")
         return tuple(given)
     if any(not isinstance(d, int) or d <= 0 for d in file_shape):
-        raise ModelImportError(f"{path.name}: input '{name}' has a dynamic shape ({shown}); {SHAPE_HINT}")
+        example = ",".join(str(d) if isinstance(d, int) and d > 0 else "1" for d in file_shape)
+        raise ModelImportError(f"{path.name}: input '{name}' has a dynamic shape {shown}; give it with "
+                               f"--input-shape (e.g. --input-shape {example}, in the file's own layout)")
     return tuple(file_shape)
 
 
@@ -175,11 +175,33 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
                                "only float32 models are supported")
     signature = tensor.ShapeSignatureAsNumpy() if not tensor.ShapeSignatureIsNone() else tensor.ShapeAsNumpy()
     shape = _resolve_shape(path, name, [int(d) if d > 0 else "?" for d in signature], input_shape)
+    unsupported = _tflite_unsupported_ops(model)
+    if unsupported:
+        raise _unsupported(path, ", ".join(unsupported))
     try:
         mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: "float32"})
     except tvm.error.OpNotImplemented as err:
         raise _unsupported(path, _operators_named_in(str(err))) from None
     return ImportedModel(mod, name, shape, "NHWC" if len(shape) == 4 else guess_layout(shape), "tflite")
+
+
+def _tflite_unsupported_ops(model) -> list[str]:
+    """Operators the frontend has no converter for; custom operators by their custom code."""
+    from tflite.BuiltinOperator import BuiltinOperator  # pylint: disable=import-outside-toplevel
+    from tvm.relax.frontend.tflite.tflite_frontend import (  # pylint: disable=import-outside-toplevel
+        OperatorConverter)
+
+    known = OperatorConverter(model, model.Subgraphs(0), None, None).convert_map
+    names = {code: name for name, code in vars(BuiltinOperator).items() if name.isupper()}
+    unsupported = set()
+    for index in range(model.OperatorCodesLength()):
+        op_code = model.OperatorCodes(index)
+        code = max(op_code.DeprecatedBuiltinCode(), op_code.BuiltinCode())
+        if code == BuiltinOperator.CUSTOM:
+            unsupported.add(f"CUSTOM '{op_code.CustomCode().decode(errors='replace')}'")
+        elif names.get(code, f"#{code}") not in known:
+            unsupported.add(names.get(code, f"#{code}"))
+    return sorted(unsupported)
 
 
 def _operators_named_in(message: str) -> str:
@@ -197,11 +219,16 @@ def load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
         raise _missing(path, "torch") from None
     from tvm.relax.frontend.torch import from_exported_program  # pylint: disable=import-outside-toplevel
 
+    unreadable = ModelImportError(f"{path.name} is not a readable torch.export program (.pt2): truncated or "
+                                  "another kind of file (save one with torch.export.save)")
+    if not zipfile.is_zipfile(path):  # before torch, which logs a traceback for these
+        raise unreadable
     try:
-        program = torch.export.load(str(path))
-    except Exception as err:  # zipfile, pickle and torch errors for damaged or foreign files
-        raise ModelImportError(f"{path.name} is not a readable torch.export program (.pt2) (truncated or another "
-                               f"kind of file: {type(err).__name__})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's deprecation notices about its own pickles
+            program = torch.export.load(str(path))
+    except Exception:  # zipfile, pickle and torch errors for damaged or foreign files
+        raise unreadable from None
     user_inputs = [node for node in program.graph.nodes
                    if node.op == "placeholder" and node.name in program.graph_signature.user_inputs]
     name = _one_input(path, [node.name for node in user_inputs])
@@ -213,11 +240,14 @@ def load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
     if any(isinstance(d, str) for d in file_shape):
         program = _specialize(program, shape)
     try:
-        mod = from_exported_program(program, unwrap_unit_return_tuple=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's deprecation notices from its decompositions
+            mod = from_exported_program(program, unwrap_unit_return_tuple=True)
     except AssertionError as err:
         if "Unsupported function types" not in str(err):
             raise
-        raise _unsupported(path, str(err).split("Unsupported function types", 1)[1].strip()) from None
+        operators = str(err).split("Unsupported function types", 1)[1].strip(" []\n")
+        raise _unsupported(path, operators.replace("'", "")) from None
     return ImportedModel(mod, name, shape, guess_layout(shape), "pt2")
 
 

@@ -6,6 +6,7 @@ SourceCheckUnavailable naming the package to install.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def run_pt2(path: Path, data: np.ndarray) -> np.ndarray:
         import torch  # pylint: disable=import-outside-toplevel
     except ImportError:
         raise _unavailable("torch") from None
-    module = torch.export.load(str(path)).module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notices about its own pickles
+        module = torch.export.load(str(path)).module()
     with torch.no_grad():
         output = module(torch.from_numpy(data))
     if isinstance(output, (tuple, list)):
