@@ -20,7 +20,8 @@ from tvm import relax
 
 from .errors import ModelImportError
 from .normalize import normalize
-from .source_runtimes import model_format
+from .source_runtimes import INSTALL_HINT, model_format
+
 
 @dataclass(frozen=True)
 class ImportedModel:
@@ -77,7 +78,7 @@ def _unsupported(path: Path, operators: str) -> ModelImportError:
 
 def _missing(path: Path, package: str) -> ModelImportError:
     return ModelImportError(f"cannot read {path.name}: the Python package '{package}' is not installed "
-                            "(pip install 'tvm_mobilenet[frameworks]')")
+                            f"({INSTALL_HINT})")
 
 
 # ---------------------------------------------------------------------------- ONNX
@@ -88,7 +89,10 @@ def _onnx_dims(value_info) -> list:
 
 
 def load_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
-    import onnx  # pylint: disable=import-outside-toplevel
+    try:
+        import onnx  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise _missing(path, "onnx") from None
     from tvm.relax.frontend.onnx import from_onnx  # pylint: disable=import-outside-toplevel
     from google.protobuf.message import DecodeError  # pylint: disable=import-outside-toplevel
 
@@ -178,10 +182,7 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
     unsupported = _tflite_unsupported_ops(model)
     if unsupported:
         raise _unsupported(path, ", ".join(unsupported))
-    try:
-        mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: "float32"})
-    except tvm.error.OpNotImplemented as err:
-        raise _unsupported(path, _operators_named_in(str(err))) from None
+    mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: "float32"})
     return ImportedModel(mod, name, shape, "NHWC" if len(shape) == 4 else guess_layout(shape), "tflite")
 
 

@@ -12,7 +12,8 @@ from ..errors import SourceCheckUnavailable, TvmMobilenetError
 from ..targets import DeviceSpec
 from ..tasks import extract_tasks
 from ..tuning_log import TuningLog, open_log
-from .model import ModelSource, as_probabilities
+from ..reference import as_probabilities
+from .model import ModelSource
 
 DEFAULT_TOLERANCE = 1e-4  # max abs error on the softmax output
 

@@ -139,11 +139,3 @@ class ModelFile(ModelSource):
         framework, output = run_source(self.imported.source_format, self.path, data)
         return Expected(framework, output)
 
-
-def as_probabilities(output: np.ndarray) -> np.ndarray:
-    """`output` if its rows are already probabilities (the model ends in softmax), else their softmax."""
-    output = np.asarray(output, dtype=np.float64)
-    rows = output.reshape(output.shape[0], -1) if output.ndim > 1 else output[None]
-    if np.all(rows >= 0) and np.allclose(rows.sum(axis=-1), 1.0, atol=1e-3):
-        return output
-    return reference.softmax(rows).reshape(output.shape)
