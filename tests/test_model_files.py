@@ -52,7 +52,8 @@ def test_import_finds_input_and_labels_depthwise_and_pointwise(kind, layout, mod
     imported = load_model_file(model_file(kind))
     assert imported.source_format == kind and imported.layout == layout
     resolution = model_files.RESOLUTION
-    assert imported.input_shape == ((1, 3, resolution, resolution) if layout == "NCHW" else (1, resolution, resolution, 3))
+    nchw, nhwc = (1, 3, resolution, resolution), (1, resolution, resolution, 3)
+    assert imported.input_shape == (nchw if layout == "NCHW" else nhwc)
     tasks = extract_tasks(imported.mod, host_device.target)
     kinds = [task.kind for task in tasks]
     # Every depthwise-separable block's convolutions are recognised, NHWC ones included.
@@ -176,7 +177,8 @@ def test_bad_model_files(kind, model_file, tmp_path):
     not_a_model = tmp_path / f"notes.{kind}"
     not_a_model.write_text("these are my notes, not a model\n" * 20)
     unsupported, operator = _unsupported_operator_file(kind, tmp_path)
-    for path, fragments in [(not_a_model, [f"notes.{kind} is not a"]), (unsupported, ["unsupported operator", operator])]:
+    cases = [(not_a_model, [f"notes.{kind} is not a"]), (unsupported, ["unsupported operator", operator])]
+    for path, fragments in cases:
         with pytest.raises(ModelImportError) as error:
             load_model_file(path)
         assert all(fragment in str(error.value) for fragment in fragments), str(error.value)

@@ -40,8 +40,9 @@ def add_model_args(parser: argparse.ArgumentParser, weights: bool = True, files:
         group.add_argument("--model", type=Path, metavar="FILE",
                            help="use this model file instead of the built-in MobileNet: .onnx, .tflite, or .pt2 "
                                 "(a torch.export program saved with torch.export.save)")
-        group.add_argument("--input-shape", metavar="N,C,H,W",
-                           help="the model file's input shape, in its own layout (default: read from the file; "
+        group.add_argument("--input-shape", metavar="SHAPE",
+                           help="the model file's input shape in its own layout, e.g. 1,3,224,224 "
+                                "(default: read from the file; "
                                 "needed when the file's shape is dynamic)")
 
 

@@ -21,7 +21,8 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
     parser.add_argument("--no-log", action="store_true", help="ignore tuning records (an untuned build)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                        help=f"max abs error on the softmax against the reference or the model file's framework (default {DEFAULT_TOLERANCE:g})")
+                        help="max abs error on the softmax against the reference or the model file's framework "
+                             f"(default {DEFAULT_TOLERANCE:g})")
     args = parser.parse_args(argv)
 
     from .interface.compile import CompileArgs, compile_model  # pylint: disable=import-outside-toplevel

@@ -99,8 +99,9 @@ def load_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
     try:
         model = onnx.load(str(path))
     except (DecodeError, RuntimeError, ValueError, OSError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelImportError(f"{path.name} is not a readable ONNX model (truncated or another kind of file: "
-                               f"{str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})") from None
+                               f"{detail})") from None
     if model.ir_version < 3 or not model.graph.node:
         raise ModelImportError(f"{path.name} is not an ONNX model (no graph in it; truncated or another kind of file)")
     initializers = {init.name for init in model.graph.initializer}

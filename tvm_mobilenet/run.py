@@ -18,7 +18,8 @@ from .runtime import use_runtime_only
 def main(argv=None) -> int:
     parser = Parser(prog="python -m tvm_mobilenet.run", description=__doc__.splitlines()[0])
     parser.add_argument("module", type=Path, help="the .so written by tvm_mobilenet.compile")
-    parser.add_argument("--input", type=Path, help="a float32 .npy of the module's input shape (default: the fixed test input)")
+    parser.add_argument("--input", type=Path,
+                        help="a float32 .npy of the module's input shape (default: the fixed test input)")
     parser.add_argument("--output", type=Path, help="save the output probabilities as .npy")
     parser.add_argument("--repeat", type=int, default=10, help="timed runs after one warm-up (default 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
