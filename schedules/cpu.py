@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tvm import s_tir
 
+from .fusion import inline_prologue_and_epilogue
 from .knobs import Knobs, extent
 
 
@@ -25,13 +26,6 @@ class CpuParams:
     lanes: int  # float32 lanes of one SIMD register
     max_vectors: int  # channel vectors per register tile (accumulators = columns x vectors)
     max_columns: int  # output columns per register tile
-
-
-def inline_prologue_and_epilogue(sch: s_tir.Schedule):
-    """Inline the padding into the convolution and the bias add into the ReLU; return the ReLU."""
-    sch.compute_inline(sch.get_sblock("pad_temp"))
-    sch.compute_inline(sch.get_sblock("T_add"))
-    return sch.get_sblock("compute")
 
 
 def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, parallel_loops, register_loop,
@@ -56,7 +50,7 @@ def depthwise(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """out[n,h,w,c] = relu(bias[c] + sum_{kh,kw} in[n, h*s+kh, w*s+kw, c] * W[kh,kw,c])."""
     knobs = Knobs(sch, tuning)
     conv = sch.get_sblock("group_conv2d_nhwc")
-    epilogue = inline_prologue_and_epilogue(sch)
+    epilogue = inline_prologue_and_epilogue(sch, conv)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
     (c_outer, c_inner), c_factors = knobs.tile(c, [params.lanes], max_innermost=params.lanes * params.max_vectors)
     (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
@@ -72,7 +66,7 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """
     knobs = Knobs(sch, tuning)
     conv_block = sch.get_sblock("conv2d_nhwc")
-    epilogue = inline_prologue_and_epilogue(sch)
+    epilogue = inline_prologue_and_epilogue(sch, conv_block)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
     vectors = max(1, params.max_vectors // 2)
     (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(o, [vectors, params.lanes], max_innermost=params.lanes)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import tvm
 from tvm import s_tir
 
-from .cpu import inline_prologue_and_epilogue
+from .fusion import inline_prologue_and_epilogue
 from .knobs import Knobs
 
 VECTOR = 4  # float4
@@ -54,7 +54,7 @@ def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, thread_loop, redu
 def depthwise(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
     knobs = Knobs(sch, tuning)
     conv = sch.get_sblock("group_conv2d_nhwc")
-    epilogue = inline_prologue_and_epilogue(sch)
+    epilogue = inline_prologue_and_epilogue(sch, conv)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
     (c_outer, c_vector), c_factors = knobs.tile(c, [VECTOR], max_innermost=VECTOR)
     pixels = sch.fuse(n, h, w)
@@ -66,7 +66,7 @@ def depthwise(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
 def conv(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
     knobs = Knobs(sch, tuning)
     conv_block = sch.get_sblock("conv2d_nhwc")
-    epilogue = inline_prologue_and_epilogue(sch)
+    epilogue = inline_prologue_and_epilogue(sch, conv_block)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
     pixels = sch.fuse(n, h, w)
     (p_outer, p_inner), _ = knobs.tile(pixels, [2], max_innermost=8)

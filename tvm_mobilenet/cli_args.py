@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import TvmMobilenetError
+from .errors import ModelSpecError, TvmMobilenetError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -21,16 +21,29 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def add_model_args(parser: argparse.ArgumentParser, weights: bool = True) -> None:
+BUILTIN_DEFAULTS = {"alpha": 1.0, "resolution": 224, "batch": 1}
+
+
+def add_model_args(parser: argparse.ArgumentParser, weights: bool = True, files: bool = True) -> None:
+    """The built-in MobileNet's flags, and with `files` --model FILE / --input-shape for a model file."""
     group = parser.add_argument_group("model")
-    group.add_argument("--alpha", type=float, default=1.0, help="width multiplier, 0 < alpha <= 1 (default 1.0)")
-    group.add_argument("--resolution", type=int, default=224,
+    group.add_argument("--alpha", type=float, default=BUILTIN_DEFAULTS["alpha"],
+                       help="width multiplier, 0 < alpha <= 1 (default 1.0)")
+    group.add_argument("--resolution", type=int, default=BUILTIN_DEFAULTS["resolution"],
                        help="input height = width, a multiple of 32 (default 224)")
-    group.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    group.add_argument("--batch", type=int, default=BUILTIN_DEFAULTS["batch"], help="batch size (default 1)")
     if weights:
         group.add_argument("--weights", type=Path, metavar="FILE.npz",
                            help="weights to build the model with (default: generated from --seed)")
         group.add_argument("--seed", type=int, default=0, help="seed of the generated weights (default 0)")
+    if files:
+        group.add_argument("--model", type=Path, metavar="FILE",
+                           help="use this model file instead of the built-in MobileNet: .onnx, .tflite, or .pt2 "
+                                "(a torch.export program saved with torch.export.save)")
+        group.add_argument("--input-shape", metavar="SHAPE",
+                           help="the model file's input shape in its own layout, e.g. 1,3,224,224 "
+                                "(default: read from the file; "
+                                "needed when the file's shape is dynamic)")
 
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:
@@ -46,14 +59,41 @@ def model_config(args):
     return ModelConfig(alpha=args.alpha, resolution=args.resolution, batch=args.batch)
 
 
-def device_and_log_dir(args):
-    """The DeviceSpec from --target/--device, the log directory, and whether it was defaulted."""
+def model_source(args):
+    """The ModelSource the flags name: the file of --model, else the built-in MobileNet."""
+    from .interface.model import BuiltinMobileNet, ModelFile  # pylint: disable=import-outside-toplevel
+
+    if getattr(args, "model", None) is None:
+        if getattr(args, "input_shape", None) is not None:
+            raise ModelSpecError("--input-shape applies to --model FILE; the built-in MobileNet takes "
+                                 "--batch and --resolution")
+        return BuiltinMobileNet(model_config(args), getattr(args, "weights", None), getattr(args, "seed", 0))
+    builtin_only = [f"--{name}" for name, default in BUILTIN_DEFAULTS.items() if getattr(args, name) != default]
+    if getattr(args, "weights", None) is not None:
+        builtin_only.append("--weights")
+    if builtin_only:
+        raise ModelSpecError(f"{', '.join(builtin_only)} apply to the built-in MobileNet, not to --model "
+                             f"{args.model.name} (its weights and shape come from the file; see --input-shape)")
+    from .importers import parse_shape  # pylint: disable=import-outside-toplevel
+
+    shape = parse_shape(args.input_shape) if args.input_shape is not None else None
+    return ModelFile(args.model, shape)
+
+
+def device_and_log_dir(args, model=None):
+    """The DeviceSpec from --target/--device, the log directory, and whether it was defaulted.
+
+    The default directory is tuning_logs/<target>/<device>/, plus a sub-directory per model file.
+    """
     from .targets import load_device  # pylint: disable=import-outside-toplevel
 
     device = load_device(args.target, args.device)
     if args.log_dir is not None:
         return device, args.log_dir, False
-    return device, Path("tuning_logs") / device.family / device.name, True
+    log_dir = Path("tuning_logs") / device.family / device.name
+    if model is not None and model.log_name is not None:
+        log_dir = log_dir / model.log_name
+    return device, log_dir, True
 
 
 def run_cli(main: Callable[[], int | None]) -> None:

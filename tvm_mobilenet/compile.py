@@ -1,13 +1,14 @@
-"""Command line: compile MobileNet v1 with its best tuning records into a .so, verified.
+"""Command line: compile MobileNet v1 (or a model file) with its best tuning records into a .so, verified.
 
     python -m tvm_mobilenet.compile --target x86 -o build/mobilenet_x86.so
+    python -m tvm_mobilenet.compile --model mobilenet.tflite -o build/mobilenet_tflite.so
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_args import (Parser, add_model_args, add_target_args, device_and_log_dir, model_config,
+from .cli_args import (Parser, add_model_args, add_target_args, device_and_log_dir, model_source,
                        run_cli)
 
 
@@ -20,16 +21,17 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
     parser.add_argument("--no-log", action="store_true", help="ignore tuning records (an untuned build)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                        help=f"max abs error on the softmax against the reference (default {DEFAULT_TOLERANCE:g})")
+                        help="max abs error on the softmax against the reference or the model file's framework "
+                             f"(default {DEFAULT_TOLERANCE:g})")
     args = parser.parse_args(argv)
 
     from .interface.compile import CompileArgs, compile_model  # pylint: disable=import-outside-toplevel
 
-    device, log_dir, defaulted = device_and_log_dir(args)
+    model = model_source(args)
+    device, log_dir, defaulted = device_and_log_dir(args, model)
     compile_model(CompileArgs(
-        config=model_config(args), device=device, output=args.output,
-        log_dir=None if args.no_log else log_dir, log_optional=defaulted,
-        weights_file=args.weights, seed=args.seed, tolerance=args.tolerance,
+        model=model, device=device, output=args.output,
+        log_dir=None if args.no_log else log_dir, log_optional=defaulted, tolerance=args.tolerance,
     ))
     return 0
 

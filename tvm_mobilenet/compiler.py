@@ -26,6 +26,7 @@ class CompileReport:
     untuned: list[Task] = field(default_factory=list)
     max_abs_error: float | None = None
     verified_on: str | None = None
+    checked_against: str | None = None  # None: not checked (the source framework is not installed)
 
 
 def with_input_shape(mod: tvm.IRModule, shape) -> tvm.IRModule:
@@ -95,12 +96,16 @@ def run_module_file(path: Path, data: np.ndarray) -> np.ndarray:
     return vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy()
 
 
-def check_against_reference(output: np.ndarray, expected: np.ndarray, tolerance: float) -> float:
+def check_against_reference(output: np.ndarray, expected: np.ndarray, tolerance: float,
+                            against: str = "the float64 reference") -> float:
     """Max abs error; raises VerificationError if it exceeds `tolerance`."""
+    if output.shape != expected.shape:
+        raise VerificationError(f"compiled module's output has shape {output.shape}, {against} gives "
+                                f"{expected.shape}; the module was not written")
     error = float(np.max(np.abs(output.astype(np.float64) - expected)))
     if not np.isfinite(error) or error > tolerance:
         raise VerificationError(
-            f"compiled module disagrees with the float64 reference: max abs error {error:.3g} > "
+            f"compiled module disagrees with {against}: max abs error {error:.3g} > "
             f"{tolerance:g}; the module was not written (report this with the tuning log)"
         )
     return error

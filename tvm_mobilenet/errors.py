@@ -31,3 +31,11 @@ class VerificationError(TvmMobilenetError):
 
 class ModuleLoadError(TvmMobilenetError):
     """A compiled module or input file that cannot be loaded."""
+
+
+class ModelImportError(TvmMobilenetError, ValueError):
+    """A model file that cannot be imported: unreadable, unsupported operator, unknown input shape."""
+
+
+class SourceCheckUnavailable(TvmMobilenetError):
+    """The source framework's runtime is not installed, so a compiled model file cannot be checked."""

@@ -24,7 +24,7 @@ def format_table(table: dict) -> str:
 
 def main(argv=None) -> int:
     parser = Parser(prog="python -m tvm_mobilenet.model", description=__doc__.splitlines()[0])
-    add_model_args(parser)
+    add_model_args(parser, files=False)
     parser.add_argument("--json", action="store_true", help="print the table as one JSON object")
     parser.add_argument("--save-weights", metavar="FILE.npz",
                         help="also write the model's weights (from --weights or --seed) as a template")

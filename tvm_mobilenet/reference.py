@@ -53,6 +53,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def as_probabilities(output: np.ndarray) -> np.ndarray:
+    """`output` if its rows are already probabilities (the model ends in softmax), else their softmax.
+
+    Model files may end in logits or in softmax; outputs are compared as probabilities either way.
+    """
+    output = np.asarray(output, dtype=np.float64)
+    rows = output.reshape(output.shape[0], -1) if output.ndim > 1 else output[None]
+    if np.all(rows >= 0) and np.allclose(rows.sum(axis=-1), 1.0, atol=1e-3):
+        return output
+    return softmax(rows).reshape(output.shape)
+
+
 def forward(config: ModelConfig, weights: dict[str, np.ndarray], image: np.ndarray,
             return_logits: bool = False) -> np.ndarray:
     """Class probabilities (batch, 1000) in float64 for an NCHW image batch."""

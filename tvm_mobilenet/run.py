@@ -1,6 +1,7 @@
 """Command line: run an exported MobileNet .so with only the TVM runtime; print top-5 and latency.
 
     python -m tvm_mobilenet.run build/mobilenet_x86.so [--input x.npy] [--output y.npy] [--repeat N] [--json]
+                                [--model FILE]   # also run the source model file in its framework, compare
 
 Threads follow TVM_NUM_THREADS; unset, all the cores this process may use (TVM alone would take half).
 """
@@ -18,10 +19,14 @@ from .runtime import use_runtime_only
 def main(argv=None) -> int:
     parser = Parser(prog="python -m tvm_mobilenet.run", description=__doc__.splitlines()[0])
     parser.add_argument("module", type=Path, help="the .so written by tvm_mobilenet.compile")
-    parser.add_argument("--input", type=Path, help="an NCHW float32 .npy (default: the fixed test input)")
+    parser.add_argument("--input", type=Path,
+                        help="a float32 .npy of the module's input shape (default: the fixed test input)")
     parser.add_argument("--output", type=Path, help="save the output probabilities as .npy")
     parser.add_argument("--repeat", type=int, default=10, help="timed runs after one warm-up (default 10)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--model", type=Path, metavar="FILE",
+                        help="the .onnx/.tflite/.pt2 the module was compiled from: run it in its own framework on "
+                             "the same input and report the max abs error on the softmax")
     args = parser.parse_args(argv)
 
     use_runtime_only()
@@ -34,16 +39,31 @@ def main(argv=None) -> int:
     result = model.run(data, repeat=args.repeat)
     if args.output is not None:
         result.save(args.output)
+    comparison = compare_with_source(args.model, data, result.output) if args.model is not None else None
     if args.json:
         print(json.dumps({"module": str(args.module), "input_shape": list(model.input_shape),
                           "median_ms": result.median_ms, "latencies_ms": result.latencies_ms,
-                          "top5": [[c, p] for c, p in result.top5()]}))
+                          "top5": [[c, p] for c, p in result.top5()],
+                          **({"source": comparison} if comparison else {})}))
     else:
         print(f"{args.module}: input {'x'.join(map(str, model.input_shape))}, "
               f"median {result.median_ms:.2f} ms over {len(result.latencies_ms)} runs")
         for rank, (cls, prob) in enumerate(result.top5(), start=1):
             print(f"  top{rank}: class {cls:4d}  p={prob:.4f}")
+        if comparison:
+            print(f"{args.model.name} in {comparison['framework']}: max abs error "
+                  f"{comparison['max_abs_error']:.2e} on the softmax")
     return 0
+
+
+def compare_with_source(path: Path, data, output) -> dict:
+    """Run the model file in its own framework (no TVM compiler involved) and compare the softmax."""
+    from .reference import as_probabilities  # pylint: disable=import-outside-toplevel
+    from .source_runtimes import model_format, run_source  # pylint: disable=import-outside-toplevel
+
+    framework, expected = run_source(model_format(path), path, data)
+    error = float(abs(as_probabilities(output) - as_probabilities(expected)).max())
+    return {"framework": framework, "max_abs_error": error}
 
 
 if __name__ == "__main__":

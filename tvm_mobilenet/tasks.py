@@ -53,9 +53,10 @@ def _conv_info(name: str, prim_func) -> tuple[str, str] | None:
         return None
     data_shape, weight_shape = _param_shape(prim_func, 0), _param_shape(prim_func, 1)
     out_shape = _param_shape(prim_func, -1)
-    kh, kw, in_per_group, out_c = weight_shape  # HWIO; depthwise HWOI has (C, 1) in place of (I, O)
-    if out_c == 1 and in_per_group == data_shape[3] > 1:
-        kind, out_c = "depthwise", in_per_group
+    kh, kw, in_per_group, out_c = weight_shape  # HWIO; depthwise: HWOI (C, 1) or HWIO (1, C)
+    channels = data_shape[3]
+    if channels > 1 and {in_per_group, out_c} == {1, channels}:
+        kind, out_c = "depthwise", channels
     elif kh == kw == 1:
         kind = "pointwise"
     else:

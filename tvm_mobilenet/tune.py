@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from .cli_args import (Parser, add_model_args, add_target_args, device_and_log_dir, model_config,
+from .cli_args import (Parser, add_model_args, add_target_args, device_and_log_dir, model_source,
                        run_cli)
 
 
@@ -44,8 +44,9 @@ def main(argv=None) -> int:
     from .errors import TuningError  # pylint: disable=import-outside-toplevel
     from .interface.tune import TuneArgs, tune  # pylint: disable=import-outside-toplevel
 
-    device, log_dir, _ = device_and_log_dir(args)
-    tune_args = TuneArgs(config=model_config(args), device=device, log_dir=log_dir, trials=args.trials,
+    model = model_source(args)
+    device, log_dir, _ = device_and_log_dir(args, model)
+    tune_args = TuneArgs(model=model, device=device, log_dir=log_dir, trials=args.trials,
                          ops=args.ops, search=args.search, seed=args.seed)
     try:
         report = tune(tune_args, print_fn=lambda line: print(line, flush=True))

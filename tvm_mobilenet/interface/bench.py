@@ -40,10 +40,11 @@ class BenchArgs:
 def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
     from ..interface.compile import CompileArgs, compile_model  # pylint: disable=import-outside-toplevel
     from ..targets import load_device  # pylint: disable=import-outside-toplevel
+    from .model import BuiltinMobileNet  # pylint: disable=import-outside-toplevel
 
-    compile_args = CompileArgs(config=args.config, device=load_device("x86"), output=work_dir / "ours.so",
-                               log_dir=DEFAULT_LOG_DIR, log_optional=True, weights_file=args.weights_file,
-                               seed=args.seed, tolerance=args.tolerance)
+    compile_args = CompileArgs(model=BuiltinMobileNet(args.config, args.weights_file, args.seed),
+                               device=load_device("x86"), output=work_dir / "ours.so",
+                               log_dir=DEFAULT_LOG_DIR, log_optional=True, tolerance=args.tolerance)
     try:
         report = compile_model(compile_args, print_fn=lambda line: None)
         source = f"records from {DEFAULT_LOG_DIR}" if DEFAULT_LOG_DIR.exists() else "untuned: no tuning log"

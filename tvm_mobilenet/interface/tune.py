@@ -6,21 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..architecture import ModelConfig
 from ..errors import TvmMobilenetError
 from ..search import default_schedule, space_generator
 from ..targets import DeviceSpec
 from ..tasks import extract_tasks
 from ..tuner import TuneReport, allocate_trials, tune_tasks
 from ..tuning_log import open_log
-from .model import load_model
+from .model import ModelSource
 
 DEFAULT_TRIALS = 800  # about 30 minutes on a 2-core x86 machine (~2.3 s per trial)
 
 
 @dataclass
 class TuneArgs:
-    config: ModelConfig
+    model: ModelSource
     device: DeviceSpec
     log_dir: Path
     trials: int = DEFAULT_TRIALS
@@ -29,8 +28,7 @@ class TuneArgs:
     seed: int = 0
 
     def display(self) -> str:
-        c = self.config
-        return (f"tuning MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch} "
+        return (f"tuning {self.model.describe()} "
                 f"for {self.device.label} ({self.device.target_config}), ops={self.ops}, "
                 f"search={self.search}, {self.trials} trials, log {self.log_dir}")
 
@@ -44,13 +42,13 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
             f"target '{args.device.family}' is measured on remote devices over TVM RPC: pass "
             "--rpc-tracker HOST:PORT --rpc-key KEY (start a tracker with `python -m tvm.exec.rpc_tracker`)"
         )
-    print_fn(args.display())
     # Step 1. The model and its tasks (weights do not change the tasks).
-    mod, _ = load_model(args.config)
+    mod = args.model.module()  # a model file is imported here: its errors come before any output
+    print_fn(args.display())
     target = args.device.target
     tasks = extract_tasks(mod, target, args.ops)
     # Step 2. The log: checked, torn lines set aside, created if new.
-    log = open_log(args.log_dir, args.device.label, args.device.target_config, args.config.key, create=True)
+    log = open_log(args.log_dir, args.device.label, args.device.target_config, args.model.key, create=True)
     # Step 3. Tune each task up to its share of the trials.
     trials = allocate_trials(tasks, args.trials)
     family = args.device.schedule_family
