@@ -31,3 +31,11 @@ class VerificationError(TvmMobilenetError):
 
 class ModuleLoadError(TvmMobilenetError):
     """A compiled module or input file that cannot be loaded."""
+
+
+class FarmUnavailableError(TvmMobilenetError):
+    """No RPC tracker, no device under the key, or the emulated device is not set up."""
+
+
+class CrossCompilerError(TvmMobilenetError):
+    """The cross compiler of a device is not installed or not configured."""

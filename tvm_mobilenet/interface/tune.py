@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..architecture import ModelConfig
-from ..errors import TvmMobilenetError
+from ..cross_compile import cross_compiler
+from ..errors import FarmUnavailableError, TvmMobilenetError
+from ..measure import RpcSettings, cross_export, make_builder, make_runner
+from ..rpc_farm import START_TRACKER_HINT, emulated_keys
 from ..search import space_generator
 from ..targets import DeviceSpec
 from ..tasks import extract_tasks
@@ -27,24 +30,39 @@ class TuneArgs:
     ops: str = "all"
     search: str = "auto"
     seed: int = 0
+    rpc: RpcSettings | None = None  # required by targets measured over RPC
+    ndk_cc: str | None = None
 
     def display(self) -> str:
         c = self.config
         return (f"tuning MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch} "
                 f"for {self.device.label} ({self.device.target_config}), ops={self.ops}, "
-                f"search={self.search}, {self.trials} trials, log {self.log_dir}")
+                f"search={self.search}, {self.trials} trials, log {self.log_dir}"
+                + (f", measured on devices '{self.rpc.key}' at {self.rpc.tracker}" if self.rpc else ""))
+
+
+def measurement(args: TuneArgs):
+    """The builder and runner for the device: local, or cross-compiled and measured over RPC."""
+    if args.device.measure == "local":
+        return make_builder(), make_runner()
+    if args.rpc is None:
+        raise FarmUnavailableError(
+            f"target '{args.device.family}' is measured on remote devices: pass --rpc-tracker HOST:PORT "
+            f"--rpc-key KEY (or set TVM_TRACKER_HOST/TVM_TRACKER_PORT); no farm yet? {START_TRACKER_HINT}")
+    compiler = cross_compiler(args.device, args.ndk_cc)
+    builder = make_builder(cross_export(compiler) if compiler else None)
+    return builder, make_runner(args.rpc)
 
 
 def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     """Tune the model's tasks for the device; records go to (and resume from) `args.log_dir`."""
     if args.trials < 0:
         raise TvmMobilenetError(f"--trials {args.trials} must be >= 0")
-    if args.device.measure != "local":
-        raise TvmMobilenetError(
-            f"target '{args.device.family}' is measured on remote devices over TVM RPC: pass "
-            "--rpc-tracker HOST:PORT --rpc-key KEY (start a tracker with `python -m tvm.exec.rpc_tracker`)"
-        )
+    builder, runner = measurement(args)
     print_fn(args.display())
+    if args.rpc is not None and args.rpc.key in emulated_keys():
+        print_fn(f"note: the devices under '{args.rpc.key}' are emulated (qemu): their timings are not "
+                 "performance, only a check that candidates build and run")
     # Step 1. The model and its tasks (weights do not change the tasks).
     mod, _ = load_model(args.config)
     target = args.device.target
@@ -54,4 +72,4 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     # Step 3. Tune each task up to its share of the trials.
     trials = allocate_trials(tasks, args.trials)
     return tune_tasks(tasks, trials, log, target, lambda task: space_generator(task, args.search),
-                      seed=args.seed, print_fn=print_fn)
+                      builder=builder, runner=runner, seed=args.seed, print_fn=print_fn)
