@@ -26,9 +26,13 @@ namespace ffi = tvm::ffi;
 namespace {
 
 constexpr int kPooledAllocator = 2;  // the relax VM's memory pool, as Python's VirtualMachine uses
+constexpr size_t kAlignment = 64;    // TVM's kernels assume 64-byte aligned tensors (vector loads)
 
 struct CPUAlloc {
-  void AllocData(DLTensor* tensor) { tensor->data = std::malloc(ffi::GetDataSize(*tensor)); }
+  void AllocData(DLTensor* tensor) {
+    size_t size = (ffi::GetDataSize(*tensor) + kAlignment - 1) / kAlignment * kAlignment;
+    tensor->data = std::aligned_alloc(kAlignment, size);
+  }
   void FreeData(DLTensor* tensor) { std::free(tensor->data); }
 };
 
