@@ -72,7 +72,9 @@ int main(int argc, char** argv) {
   }
   try {
     // Step 1. The exported library holds a relax VM executable; start a VM on the CPU.
-    ffi::Module lib = ffi::Module::LoadFromFile(argv[1]);
+    std::string model = argv[1];
+    if (model.find('/') == std::string::npos) model = "./" + model;  // dlopen searches no cwd otherwise
+    ffi::Module lib = ffi::Module::LoadFromFile(model);
     ffi::Module vm = lib->GetFunction("vm_load_executable").value()().cast<ffi::Module>();
     vm->GetFunction("vm_initialization").value()(static_cast<int>(kDLCPU), 0, kPooledAllocator);
     // Step 2. The input, shaped as the module says (tvm_mobilenet adds an `input_shape` function).
