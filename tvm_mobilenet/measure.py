@@ -9,10 +9,13 @@ of this package (or none): they are closures that use only TVM, so cloudpickle s
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
+from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 
+from .errors import FarmUnavailableError
 from .rpc_farm import Tracker, require_devices
 
 # A busy 2-core machine needs more than MetaSchedule's 30 s default to build a candidate.
@@ -21,6 +24,8 @@ RUN_TIMEOUT_SEC = 60
 # One remote candidate: waiting for a free device, upload, load, measure. A device that dies or hangs
 # costs only the candidate it holds, after at most this long.
 RPC_TIMEOUT_SEC = 120
+# When every device under the key is gone, how long a run waits for one to come back before it stops.
+DEVICE_RETURN_SEC = 60
 
 
 @dataclass(frozen=True)
@@ -84,3 +89,33 @@ def make_rpc_runner(rpc: RpcSettings) -> ms.runner.RPCRunner:
     runner.pool.shutdown(wait=False)
     runner.pool = PopenPoolExecutor(max_workers=devices, timeout=rpc.timeout_sec)
     return runner
+
+
+@derived_object
+class FarmWatch(ms.measure_callback.PyMeasureCallback):
+    """Stops the run when a batch failed entirely and no device is left under the key.
+
+    Runs after the batch is in the log, so nothing measured is lost; the same command resumes.
+    MetaSchedule re-raises the error as a plain RuntimeError: the typed one is kept in `self.error`.
+    """
+
+    def __init__(self, rpc: RpcSettings, wait_sec: float = DEVICE_RETURN_SEC):
+        self.rpc = rpc
+        self.wait_sec = wait_sec
+        self.error: FarmUnavailableError | None = None
+
+    def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
+        if any(ran.error_msg is None for ran in runner_results):
+            return
+        deadline = time.monotonic() + self.wait_sec
+        while True:
+            try:
+                require_devices(self.rpc.tracker, self.rpc.key)
+                return
+            except FarmUnavailableError as err:
+                if time.monotonic() >= deadline:
+                    self.error = FarmUnavailableError(
+                        f"stopped: {err} (waited {self.wait_sec:.0f} s for a device to come back); every "
+                        "record measured so far is kept: run the same command to resume")
+                    raise self.error from None
+            time.sleep(1.0)

@@ -73,7 +73,7 @@ def make_cost_model() -> ms.cost_model.XGBModel:
 
 
 def _tune_one(ctx: ms.TuneContext, trials: int, log: TuningLog, builder, runner, cost_model,
-              progress: Progress) -> None:
+              progress: Progress, callbacks=()) -> None:
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_ms_") as scratch:
         ms.tune.tune_tasks(
             tasks=[ctx],
@@ -86,17 +86,18 @@ def _tune_one(ctx: ms.TuneContext, trials: int, log: TuningLog, builder, runner,
             database=log.database,
             cost_model=cost_model,
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
-                               ProgressCallback(progress)],
+                               ProgressCallback(progress), *callbacks],
             task_scheduler="round-robin",
         )
 
 
 def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm.target.Target,
                space_for: Callable[[Task], object], builder=None, runner=None, seed: int = 0,
-               print_fn: Callable[[str], None] = print) -> TuneReport:
+               print_fn: Callable[[str], None] = print, callbacks=()) -> TuneReport:
     """Bring each task up to its number of trials in the log; records already there count.
 
-    `space_for(task)` gives the MetaSchedule space generator of a task. Raises TuningError for a
+    `space_for(task)` gives the MetaSchedule space generator of a task; `callbacks` are extra
+    MetaSchedule measure callbacks (run after each measured batch is in the log). Raises TuningError for a
     task that ends with no valid candidate (all rejected or failed), after the others are tuned.
     """
     report = TuneReport(str(log.path))
@@ -117,7 +118,7 @@ def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm
                 search_strategy="evolutionary", task_name=task.name, rand_state=seed + index,
                 num_threads=int(target.attrs.get("num-cores", 1)) if target.kind.name == "llvm" else "physical",
             )
-            _tune_one(ctx, todo, log, builder, runner, cost_model, progress)
+            _tune_one(ctx, todo, log, builder, runner, cost_model, progress, callbacks)
         best = log.best_seconds(task.mod)
         report.results.append(TaskResult(task, len(log.records_of(task.mod)), todo, best))
         if best is None and want:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..architecture import ModelConfig
 from ..cross_compile import cross_compiler
 from ..errors import FarmUnavailableError, TvmMobilenetError
-from ..measure import RpcSettings, cross_export, make_builder, make_runner
+from ..measure import FarmWatch, RpcSettings, cross_export, make_builder, make_runner
 from ..rpc_farm import START_TRACKER_HINT, emulated_keys
 from ..search import space_generator
 from ..targets import DeviceSpec
@@ -71,5 +71,12 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     log = open_log(args.log_dir, args.device.label, args.device.target_config, args.config.key, create=True)
     # Step 3. Tune each task up to its share of the trials.
     trials = allocate_trials(tasks, args.trials)
-    return tune_tasks(tasks, trials, log, target, lambda task: space_generator(task, args.search),
-                      builder=builder, runner=runner, seed=args.seed, print_fn=print_fn)
+    watch = FarmWatch(args.rpc) if args.rpc is not None else None
+    try:
+        return tune_tasks(tasks, trials, log, target, lambda task: space_generator(task, args.search),
+                          builder=builder, runner=runner, seed=args.seed, print_fn=print_fn,
+                          callbacks=[watch] if watch is not None else [])
+    except RuntimeError:
+        if watch is not None and watch.error is not None:
+            raise watch.error from None
+        raise
