@@ -53,6 +53,38 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--log-dir", type=Path, help="tuning log directory (default tuning_logs/<target>/<device>/)")
 
 
+def add_rpc_args(parser: argparse.ArgumentParser, ndk: bool = True) -> None:
+    group = parser.add_argument_group("remote devices (TVM RPC)")
+    group.add_argument("--rpc-tracker", metavar="HOST:PORT",
+                       help="the RPC tracker of the device farm (default: TVM_TRACKER_HOST/TVM_TRACKER_PORT)")
+    group.add_argument("--rpc-key", help="device key at the tracker (default: TVM_TRACKER_KEY, else the device name)")
+    group.add_argument("--rpc-timeout", type=float, metavar="SEC",
+                       help="seconds one remote candidate or run may take before it is given up (default 120)")
+    if ndk:
+        group.add_argument("--ndk-cc", metavar="CLANG++", help="Android NDK compiler for Android devices "
+                                                               "(default: TVM_NDK_CC)")
+
+
+def rpc_settings(args, device=None):
+    """RpcSettings from --rpc-tracker/--rpc-key (or TVM's environment variables); None if no tracker given.
+
+    The key defaults to the device's name (rasp4b, ...).
+    """
+    import os  # pylint: disable=import-outside-toplevel
+
+    from .measure import RPC_TIMEOUT_SEC, RpcSettings  # pylint: disable=import-outside-toplevel
+    from .rpc_farm import parse_tracker, tracker_from_env  # pylint: disable=import-outside-toplevel
+
+    tracker = parse_tracker(args.rpc_tracker) if args.rpc_tracker else tracker_from_env()
+    if tracker is None:
+        return None
+    key = args.rpc_key or os.environ.get("TVM_TRACKER_KEY") or (device.name if device else None)
+    if not key:
+        raise TvmMobilenetError(f"--rpc-key KEY is needed with --rpc-tracker {tracker} (the key the devices "
+                                "registered under; see `python -m tvm_mobilenet.farm status`)")
+    return RpcSettings(tracker, key, args.rpc_timeout or RPC_TIMEOUT_SEC)
+
+
 def model_config(args):
     from .architecture import ModelConfig  # pylint: disable=import-outside-toplevel
 

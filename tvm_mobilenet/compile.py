@@ -2,14 +2,15 @@
 
     python -m tvm_mobilenet.compile --target x86 -o build/mobilenet_x86.so
     python -m tvm_mobilenet.compile --model mobilenet.tflite -o build/mobilenet_tflite.so
+    python -m tvm_mobilenet.compile --target arm --device rasp4b -o build/m.so --rpc-tracker 127.0.0.1:9190
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_args import (Parser, add_model_args, add_target_args, device_and_log_dir, model_source,
-                       run_cli)
+from .cli_args import (Parser, add_model_args, add_rpc_args, add_target_args, device_and_log_dir,
+                       model_source, rpc_settings, run_cli)
 
 
 def main(argv=None) -> int:
@@ -18,6 +19,7 @@ def main(argv=None) -> int:
     parser = Parser(prog="python -m tvm_mobilenet.compile", description=__doc__.splitlines()[0])
     add_model_args(parser)
     add_target_args(parser)
+    add_rpc_args(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
     parser.add_argument("--no-log", action="store_true", help="ignore tuning records (an untuned build)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
@@ -32,6 +34,7 @@ def main(argv=None) -> int:
     compile_model(CompileArgs(
         model=model, device=device, output=args.output,
         log_dir=None if args.no_log else log_dir, log_optional=defaulted, tolerance=args.tolerance,
+        rpc=rpc_settings(args, device), ndk_cc=args.ndk_cc,
     ))
     return 0
 

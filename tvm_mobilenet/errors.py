@@ -39,3 +39,11 @@ class ModelImportError(TvmMobilenetError, ValueError):
 
 class SourceCheckUnavailable(TvmMobilenetError):
     """The source framework's runtime is not installed, so a compiled model file cannot be checked."""
+
+
+class FarmUnavailableError(TvmMobilenetError):
+    """No RPC tracker, no device under the key, or the emulated device is not set up."""
+
+
+class CrossCompilerError(TvmMobilenetError):
+    """The cross compiler of a device is not installed or not configured."""

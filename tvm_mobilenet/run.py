@@ -2,6 +2,7 @@
 
     python -m tvm_mobilenet.run build/mobilenet_x86.so [--input x.npy] [--output y.npy] [--repeat N] [--json]
                                 [--model FILE]   # also run the source model file in its framework, compare
+    python -m tvm_mobilenet.run build/m_rasp4b.so --rpc-tracker 127.0.0.1:9190 --rpc-key rasp4b
 
 Threads follow TVM_NUM_THREADS; unset, all the cores this process may use (TVM alone would take half).
 """
@@ -12,8 +13,26 @@ import json
 import os
 from pathlib import Path
 
-from .cli_args import Parser, run_cli
+from .cli_args import Parser, add_rpc_args, run_cli
 from .runtime import use_runtime_only
+
+
+def load_model_file(args):
+    """The module loaded here with the runtime only, or on a remote device with --rpc-tracker."""
+    if args.rpc_tracker is None:
+        use_runtime_only()
+        from .runtime import LoadedModel  # pylint: disable=import-outside-toplevel
+
+        model = LoadedModel(args.module)
+        return model, model.input_shape, "this machine"
+    from .cli_args import rpc_settings  # pylint: disable=import-outside-toplevel
+    from .remote import RemoteModel  # pylint: disable=import-outside-toplevel
+    from .rpc_farm import emulated_keys  # pylint: disable=import-outside-toplevel
+
+    rpc = rpc_settings(args)
+    model = RemoteModel(args.module, rpc)
+    where = model.label + (" (emulated: the latency is not performance)" if rpc.key in emulated_keys() else "")
+    return model, model.input_shape(), where
 
 
 def main(argv=None) -> int:
@@ -27,27 +46,27 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, metavar="FILE",
                         help="the .onnx/.tflite/.pt2 the module was compiled from: run it in its own framework on "
                              "the same input and report the max abs error on the softmax")
+    add_rpc_args(parser, ndk=False)
     args = parser.parse_args(argv)
 
-    use_runtime_only()
     os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+    model, input_shape, where = load_model_file(args)
     from .reference import random_input  # pylint: disable=import-outside-toplevel
-    from .runtime import LoadedModel, load_input  # pylint: disable=import-outside-toplevel
+    from .runtime import load_input  # pylint: disable=import-outside-toplevel
 
-    model = LoadedModel(args.module)
-    data = load_input(args.input) if args.input is not None else random_input(model.input_shape)
+    data = load_input(args.input) if args.input is not None else random_input(input_shape)
     result = model.run(data, repeat=args.repeat)
     if args.output is not None:
         result.save(args.output)
     comparison = compare_with_source(args.model, data, result.output) if args.model is not None else None
     if args.json:
-        print(json.dumps({"module": str(args.module), "input_shape": list(model.input_shape),
+        print(json.dumps({"module": str(args.module), "input_shape": list(input_shape), "ran_on": where,
                           "median_ms": result.median_ms, "latencies_ms": result.latencies_ms,
                           "top5": [[c, p] for c, p in result.top5()],
                           **({"source": comparison} if comparison else {})}))
     else:
-        print(f"{args.module}: input {'x'.join(map(str, model.input_shape))}, "
-              f"median {result.median_ms:.2f} ms over {len(result.latencies_ms)} runs")
+        print(f"{args.module}: input {'x'.join(map(str, input_shape))}, "
+              f"median {result.median_ms:.2f} ms over {len(result.latencies_ms)} runs on {where}")
         for rank, (cls, prob) in enumerate(result.top5(), start=1):
             print(f"  top{rank}: class {cls:4d}  p={prob:.4f}")
         if comparison:

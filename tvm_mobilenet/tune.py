@@ -2,12 +2,13 @@
 
     python -m tvm_mobilenet.tune                       # this x86 host, default budget
     python -m tvm_mobilenet.tune --ops depthwise --trials 200 --log-dir my_logs
+    python -m tvm_mobilenet.tune --target arm --device rasp4b --rpc-tracker 127.0.0.1:9190 --rpc-key rasp4b
 """
 
 from __future__ import annotations
 
-from .cli_args import (Parser, add_model_args, add_target_args, device_and_log_dir, model_source,
-                       run_cli)
+from .cli_args import (Parser, add_model_args, add_rpc_args, add_target_args, device_and_log_dir,
+                       model_source, rpc_settings, run_cli)
 
 
 def format_report(report) -> str:
@@ -30,6 +31,7 @@ def main(argv=None) -> int:
     parser = Parser(prog="python -m tvm_mobilenet.tune", description=__doc__.splitlines()[0])
     add_model_args(parser, weights=False)  # tuning does not depend on the weights' values
     add_target_args(parser)
+    add_rpc_args(parser)
     parser.add_argument("--trials", type=int, default=DEFAULT_TRIALS,
                         help=f"total measured trials, split over the tasks (default {DEFAULT_TRIALS}); "
                              "records already in the log count")
@@ -47,7 +49,8 @@ def main(argv=None) -> int:
     model = model_source(args)
     device, log_dir, _ = device_and_log_dir(args, model)
     tune_args = TuneArgs(model=model, device=device, log_dir=log_dir, trials=args.trials,
-                         ops=args.ops, search=args.search, seed=args.seed)
+                         ops=args.ops, search=args.search, seed=args.seed,
+                         rpc=rpc_settings(args, device), ndk_cc=args.ndk_cc)
     try:
         report = tune(tune_args, print_fn=lambda line: print(line, flush=True))
     except TuningError as err:

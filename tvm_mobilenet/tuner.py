@@ -74,7 +74,7 @@ def make_cost_model() -> ms.cost_model.XGBModel:
 
 
 def _tune_one(ctx: ms.TuneContext, trials: int, log: TuningLog, builder, runner, cost_model,
-              progress: Progress) -> None:
+              progress: Progress, callbacks=()) -> None:
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_ms_") as scratch:
         ms.tune.tune_tasks(
             tasks=[ctx],
@@ -87,7 +87,7 @@ def _tune_one(ctx: ms.TuneContext, trials: int, log: TuningLog, builder, runner,
             database=log.database,
             cost_model=cost_model,
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
-                               ProgressCallback(progress)],
+                               ProgressCallback(progress), *callbacks],
             task_scheduler="round-robin",
         )
 
@@ -113,13 +113,14 @@ def measure_schedule(sch, task: Task, log: TuningLog, target: tvm.target.Target,
 def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm.target.Target,
                space_for: Callable[[Task], object], builder=None, runner=None, seed: int = 0,
                print_fn: Callable[[str], None] = print, strategy=None,
-               start_from: Callable[[Task], object] | None = None) -> TuneReport:
+               start_from: Callable[[Task], object] | None = None, callbacks=()) -> TuneReport:
     """Bring each task up to its number of trials in the log; records already there count.
 
     `space_for(task)` gives the MetaSchedule space generator of a task; `strategy` the search
     strategy (default MetaSchedule's evolutionary search). `start_from(task)` may give a schedule
     (the template's heuristic one) measured first: the search then starts from it, and the
-    tuned result is never slower than the untuned default. Raises TuningError for a
+    tuned result is never slower than the untuned default. `callbacks` are extra MetaSchedule
+    measure callbacks (run after each measured batch is in the log). Raises TuningError for a
     task that ends with no valid candidate (all rejected or failed), after the others are tuned.
     """
     import_tensor_intrinsics()  # before MetaSchedule does it the slow way
@@ -146,7 +147,7 @@ def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm
                     search_strategy=strategy or "evolutionary", task_name=task.name,
                     rand_state=seed + index, num_threads=local_workers(),
                 )
-                _tune_one(ctx, searched, log, builder, runner, cost_model, progress)
+                _tune_one(ctx, searched, log, builder, runner, cost_model, progress, callbacks)
         best = log.best_seconds(task.mod)
         report.results.append(TaskResult(task, len(log.records_of(task.mod)), todo, best))
         if best is None and want:

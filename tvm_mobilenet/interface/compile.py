@@ -8,7 +8,9 @@ from pathlib import Path
 
 from ..compiler import (CompileReport, build, check_against_reference, export, publish,
                         run_module_file, untuned_tasks, with_input_shape)
-from ..errors import SourceCheckUnavailable, TvmMobilenetError
+from ..cross_compile import cross_compiler, export_function
+from ..errors import SourceCheckUnavailable
+from ..measure import RpcSettings
 from ..targets import DeviceSpec
 from ..tasks import extract_tasks
 from ..tuning_log import TuningLog, open_log
@@ -26,6 +28,8 @@ class CompileArgs:
     log_dir: Path | None
     log_optional: bool = False  # True for the default log directory: compile untuned if absent
     tolerance: float = DEFAULT_TOLERANCE
+    rpc: RpcSettings | None = None  # a device to verify a cross-compiled module on
+    ndk_cc: str | None = None
 
     def display(self) -> str:
         return (f"compiling {self.model.describe()} "
@@ -41,15 +45,27 @@ def _open_records(args: CompileArgs, print_fn) -> TuningLog | None:
     return open_log(args.log_dir, args.device.label, args.device.target_config, args.model.key, create=False)
 
 
+def _run_where_it_runs(args: CompileArgs, compiler: str | None, path: Path, data) -> tuple:
+    """Run the exported file here (host target) or on a device over RPC; (output, where) or None."""
+    if compiler is None:
+        return run_module_file(path, data), "this machine"
+    if args.rpc is None:
+        return None
+    from ..remote import RemoteModel  # pylint: disable=import-outside-toplevel
+
+    model = RemoteModel(path, args.rpc)
+    return model.run(data).output, model.label
+
+
 def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) -> CompileReport:
     """Build the tuned model into `args.output` and check it against the model's trusted output.
 
     The trusted output is the float64 reference (built-in MobileNet) or the file's own framework. The
     file appears under its name only after the check passed, or, when that framework is not installed
-    here, after saying plainly that it was not checked.
+    here, after saying plainly that it was not checked. A cross-compiled module is checked on a device
+    of `args.rpc`; without one it is written unverified, with a warning.
     """
-    if args.device.measure != "local" or args.device.cross_compiler:
-        raise TvmMobilenetError(f"compiling for '{args.device.family}' (cross-compiled) is not supported yet")
+    compiler = cross_compiler(args.device, args.ndk_cc)
     # Step 1. The model, and the records that apply to it.
     mod = args.model.module()  # a model file is imported here: its errors come before any output
     print_fn(args.display())
@@ -61,22 +77,29 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
         print_fn(f"warning: no tuning record for {task.name} ({task.kind} {task.shape})")
     # Step 2. Build and export under a temporary name.
     executable = build(with_input_shape(mod, args.model.input_shape), target, log, args.device.schedule_family)
-    staging = export(executable, Path(args.output))
-    # Step 3. Load the exported file back, run the fixed input, compare with the trusted output.
+    staging = export(executable, Path(args.output), export_function(compiler))
+    # Step 3. Load the exported file back (here or on a device), run the fixed input, compare.
     try:
-        _verify(args, staging, report, print_fn)
+        _verify(args, compiler, staging, report, print_fn)
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
     publish(staging, Path(args.output))
+    if report.verified_on is None:
+        print_fn(f"warning: {args.output} is NOT verified: " + (
+            f"it is cross-compiled for {args.device.label}; pass --rpc-tracker HOST:PORT --rpc-key KEY to "
+            "check it on a device before shipping it" if compiler else "see above"))
     print_fn(f"wrote {args.output}")
     return report
 
 
-def _verify(args: CompileArgs, staging: Path, report: CompileReport, print_fn) -> None:
+def _verify(args: CompileArgs, compiler: str | None, staging: Path, report: CompileReport, print_fn) -> None:
     """Compare the exported module's softmax with the trusted one; say so plainly if there is none."""
     data = args.model.sample_input()
-    output = run_module_file(staging, data)
+    ran = _run_where_it_runs(args, compiler, staging, data)
+    if ran is None:
+        return
+    output, where = ran
     try:
         expected = args.model.expected(data)
     except SourceCheckUnavailable as err:
@@ -84,7 +107,7 @@ def _verify(args: CompileArgs, staging: Path, report: CompileReport, print_fn) -
         return
     report.max_abs_error = check_against_reference(
         as_probabilities(output), as_probabilities(expected.output), args.tolerance, against=expected.against)
-    report.verified_on = "this machine"
+    report.verified_on = where
     report.checked_against = expected.against
-    print_fn(f"verified against {expected.against}: max abs error {report.max_abs_error:.2e} on the softmax "
+    print_fn(f"verified on {where} against {expected.against}: max abs error {report.max_abs_error:.2e} on the softmax "
              f"(tolerance {args.tolerance:g})")

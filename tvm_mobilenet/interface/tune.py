@@ -6,7 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import TvmMobilenetError
+from ..cross_compile import cross_compiler
+from ..errors import FarmUnavailableError, TvmMobilenetError
+from ..measure import FarmWatch, RpcSettings, cross_export, make_builder, make_runner
+from ..rpc_farm import START_TRACKER_HINT, emulated_keys
 from ..search import default_schedule, space_generator
 from ..targets import DeviceSpec
 from ..tasks import extract_tasks
@@ -26,22 +29,34 @@ class TuneArgs:
     ops: str = "all"
     search: str = "both"
     seed: int = 0
+    rpc: RpcSettings | None = None  # required by targets measured over RPC
+    ndk_cc: str | None = None
 
     def display(self) -> str:
         return (f"tuning {self.model.describe()} "
                 f"for {self.device.label} ({self.device.target_config}), ops={self.ops}, "
-                f"search={self.search}, {self.trials} trials, log {self.log_dir}")
+                f"search={self.search}, {self.trials} trials, log {self.log_dir}"
+                + (f", measured on devices '{self.rpc.key}' at {self.rpc.tracker}" if self.rpc else ""))
+
+
+def measurement(args: TuneArgs):
+    """The builder and runner for the device: local, or cross-compiled and measured over RPC."""
+    if args.device.measure == "local":
+        return make_builder(), make_runner()
+    if args.rpc is None:
+        raise FarmUnavailableError(
+            f"target '{args.device.family}' is measured on remote devices: pass --rpc-tracker HOST:PORT "
+            f"--rpc-key KEY (or set TVM_TRACKER_HOST/TVM_TRACKER_PORT); no farm yet? {START_TRACKER_HINT}")
+    compiler = cross_compiler(args.device, args.ndk_cc)
+    builder = make_builder(cross_export(compiler) if compiler else None)
+    return builder, make_runner(args.rpc)
 
 
 def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     """Tune the model's tasks for the device; records go to (and resume from) `args.log_dir`."""
     if args.trials < 0:
         raise TvmMobilenetError(f"--trials {args.trials} must be >= 0")
-    if args.device.measure != "local":
-        raise TvmMobilenetError(
-            f"target '{args.device.family}' is measured on remote devices over TVM RPC: pass "
-            "--rpc-tracker HOST:PORT --rpc-key KEY (start a tracker with `python -m tvm.exec.rpc_tracker`)"
-        )
+    builder, runner = measurement(args)
     # Step 1. The model and its tasks (weights do not change the tasks).
     mod = args.model.module()  # a model file is imported here: its errors come before any output
     print_fn(args.display())
@@ -53,6 +68,13 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     trials = allocate_trials(tasks, args.trials)
     family = args.device.schedule_family
     start_from = None if args.search == "auto" else lambda task: default_schedule(task, family, target)
-    return tune_tasks(tasks, trials, log, target,
-                      lambda task: space_generator(task, args.search, family, target),
-                      seed=args.seed, print_fn=print_fn, start_from=start_from)
+    watch = FarmWatch(args.rpc) if args.rpc is not None else None
+    try:
+        return tune_tasks(tasks, trials, log, target,
+                          lambda task: space_generator(task, args.search, family, target),
+                          builder=builder, runner=runner, seed=args.seed, print_fn=print_fn,
+                          start_from=start_from, callbacks=[watch] if watch is not None else [])
+    except RuntimeError:
+        if watch is not None and watch.error is not None:
+            raise watch.error from None
+        raise
