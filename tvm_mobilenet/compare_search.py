@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_args import Parser, model_config, run_cli
+from .cli_args import Parser, add_model_args, model_config, run_cli
 
 
 def format_table(curves, checkpoints) -> str:
@@ -53,9 +53,7 @@ def plot(curves, path: Path) -> None:
 
 def main(argv=None) -> int:
     parser = Parser(prog="python -m tvm_mobilenet.compare_search", description=__doc__.splitlines()[0])
-    parser.add_argument("--alpha", type=float, default=1.0)
-    parser.add_argument("--resolution", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=1)
+    add_model_args(parser, weights=False, files=False)  # tuning does not depend on the weights
     parser.add_argument("--device", default="host", help="x86 device (default: this host)")
     parser.add_argument("--trials", type=int, default=64, help="trials per task and style (default 64)")
     parser.add_argument("--at", default="16,64", help="trial counts to tabulate (default 16,64)")
