@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     add_rpc_args(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
     parser.add_argument("--no-log", action="store_true", help="ignore tuning records (an untuned build)")
+    parser.add_argument("--stock", action="store_true",
+                        help="with --no-log: no templates either, the naive code stock TVM builds (a baseline)")
     parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
                         help="max abs error on the softmax against the reference or the model file's framework "
                              f"(default {DEFAULT_TOLERANCE:g})")
@@ -34,7 +36,7 @@ def main(argv=None) -> int:
     compile_model(CompileArgs(
         model=model, device=device, output=args.output,
         log_dir=None if args.no_log else log_dir, log_optional=defaulted, tolerance=args.tolerance,
-        rpc=rpc_settings(args, device), ndk_cc=args.ndk_cc,
+        rpc=rpc_settings(args, device), ndk_cc=args.ndk_cc, stock=args.stock,
     ))
     return 0
 

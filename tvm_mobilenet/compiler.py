@@ -54,16 +54,18 @@ def lowering_passes(target: tvm.target.Target) -> list:
 
 
 def build(mod: tvm.IRModule, target: tvm.target.Target, log: TuningLog | None,
-          schedule_family: str) -> relax.VMExecutable:
+          schedule_family: str | None) -> relax.VMExecutable:
     """Fuse as task extraction does, apply the log's best records, schedule what no record
-    covers with the templates' defaults, then lower and build."""
+    covers with the templates' defaults (none if `schedule_family` is None: stock TVM's naive
+    code, the baseline), then lower and build."""
 
     @tvm.transform.module_pass(opt_level=3)
     def pipeline(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         mod = fuse(mod, target)
         if log is not None:
             mod = MetaScheduleApplyDatabase()(mod)
-        mod = default_schedules(schedule_family, target)(mod)
+        if schedule_family is not None:
+            mod = default_schedules(schedule_family, target)(mod)
         return tvm.transform.Sequential(lowering_passes(target))(mod)
 
     database = log.database if log is not None else None

@@ -28,6 +28,7 @@ class CompileArgs:
     log_dir: Path | None
     log_optional: bool = False  # True for the default log directory: compile untuned if absent
     tolerance: float = DEFAULT_TOLERANCE
+    stock: bool = False  # no templates either: what stock TVM builds untuned (the baseline)
     rpc: RpcSettings | None = None  # a device to verify a cross-compiled module on
     ndk_cc: str | None = None
 
@@ -76,7 +77,8 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     for task in report.untuned:
         print_fn(f"warning: no tuning record for {task.name} ({task.kind} {task.shape})")
     # Step 2. Build and export under a temporary name.
-    executable = build(with_input_shape(mod, args.model.input_shape), target, log, args.device.schedule_family)
+    executable = build(with_input_shape(mod, args.model.input_shape), target, log,
+                       None if args.stock else args.device.schedule_family)
     staging = export(executable, Path(args.output), export_function(compiler))
     # Step 3. Load the exported file back (here or on a device), run the fixed input, compare.
     try:
