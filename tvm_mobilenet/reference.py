@@ -42,6 +42,19 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: int, groups: int = 1) -> n
     return result
 
 
+def conv_bias_relu_nhwc(data: np.ndarray, weight: np.ndarray, bias: np.ndarray, depthwise: bool,
+                        stride: int) -> np.ndarray:
+    """One fused layer as the compiled functions compute it, in float64 and NHWC: "same" padding,
+    weight HWOI (depthwise) or HWIO, then bias and ReLU."""
+    x = data.transpose(0, 3, 1, 2).astype(np.float64)
+    if depthwise:
+        w, groups = weight.transpose(2, 3, 0, 1), data.shape[3]
+    else:
+        w, groups = weight.transpose(3, 2, 0, 1), 1
+    y = conv2d(x, w.astype(np.float64), stride, groups)
+    return np.maximum(y.transpose(0, 2, 3, 1) + bias.reshape(1, 1, 1, -1), 0.0)
+
+
 def batchnorm(x: np.ndarray, layer: Layer, weights: dict[str, np.ndarray]) -> np.ndarray:
     gamma, beta, mean, var = (weights[f"{layer.name}.{f}"].astype(np.float64) for f in BN_FIELDS)
     scale = gamma / np.sqrt(var + BN_EPSILON)

@@ -32,18 +32,6 @@ def shapes(func):
     return [tuple(int(d) for d in p.ty.shape) for p in func.params]
 
 
-def numpy_conv_bias_relu(data, weight, bias, kind, out_shape):
-    """float64 reference in NHWC: weight is HWOI (depthwise) or HWIO, padding "same"."""
-    x = data.transpose(0, 3, 1, 2).astype(np.float64)
-    if kind == "depthwise":
-        w, groups = weight.transpose(2, 3, 0, 1), data.shape[3]
-    else:
-        w, groups = weight.transpose(3, 2, 0, 1), 1
-    stride = data.shape[1] // out_shape[1]
-    y = reference.conv2d(x, w.astype(np.float64), stride, groups)
-    return np.maximum(y.transpose(0, 2, 3, 1) + bias.reshape(1, 1, 1, -1), 0.0)
-
-
 def check_against_numpy(mod, task, target):
     """Run the scheduled module on random inputs and compare with numpy; returns max abs error."""
     func = mod["main"]
@@ -53,8 +41,8 @@ def check_against_numpy(mod, task, target):
     out = tvm.runtime.tensor(np.zeros(out_shape, "float32"))
     lib = tvm.compile(mod, target=target).jit()
     lib(*[tvm.runtime.tensor(a) for a in arrays], out)
-    kind = "depthwise" if task.kind == "depthwise" else "conv"
-    expected = numpy_conv_bias_relu(*arrays, kind, out_shape)
+    stride = data_shape[1] // out_shape[1]
+    expected = reference.conv_bias_relu_nhwc(*arrays, task.kind == "depthwise", stride)
     return float(np.max(np.abs(out.numpy() - expected)))
 
 

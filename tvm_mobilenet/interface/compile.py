@@ -37,13 +37,15 @@ class CompileArgs:
                 f"for {self.device.label} with records from {self.log_dir} -> {self.output}")
 
 
-def _open_records(args: CompileArgs, print_fn) -> TuningLog | None:
-    if args.log_dir is None:
+def open_records(log_dir: Path | None, log_optional: bool, device: DeviceSpec, model: ModelSource,
+                 print_fn) -> TuningLog | None:
+    """The log whose best records the build applies; None without one (an optional, absent default)."""
+    if log_dir is None:
         return None
-    if args.log_optional and not Path(args.log_dir).exists():
-        print_fn(f"note: no tuning log in {args.log_dir}; compiling untuned")
+    if log_optional and not Path(log_dir).exists():
+        print_fn(f"note: no tuning log in {log_dir}; using the untuned schedules")
         return None
-    return open_log(args.log_dir, args.device.label, args.device.target_config, args.model.key, create=False)
+    return open_log(log_dir, device.label, device.target_config, model.key, create=False)
 
 
 def _run_where_it_runs(args: CompileArgs, compiler: str | None, path: Path, data) -> tuple:
@@ -71,7 +73,7 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     mod = args.model.module()  # a model file is imported here: its errors come before any output
     print_fn(args.display())
     target = args.device.target
-    log = _open_records(args, print_fn)
+    log = open_records(args.log_dir, args.log_optional, args.device, args.model, print_fn)
     report = CompileReport(str(args.output))
     report.untuned = untuned_tasks(extract_tasks(mod, target), log)
     for task in report.untuned:
