@@ -68,12 +68,13 @@ def conv(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
     conv_block = sch.get_sblock("conv2d_nhwc")
     epilogue = inline_prologue_and_epilogue(sch, conv_block)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
-    pixels = sch.fuse(n, h, w)
-    (p_outer, p_inner), _ = knobs.tile(pixels, [2], max_innermost=8)
+    # A thread's pixels are neighbours in one row: split the width, not the fused pixels, or the
+    # accumulators' extent cannot be bounded and each thread would get a whole-map private array.
+    (w_outer, p_inner), _ = knobs.tile(w, [2], max_innermost=8)
     (o_outer, o_vector), o_factors = knobs.tile(o, [VECTOR], max_innermost=VECTOR)
     (i_outer, i_inner), _ = knobs.tile(i, [4], max_innermost=16)
-    sch.reorder(p_outer, o_outer, i_outer, kh, kw, i_inner, p_inner, o_vector)
-    thread = _bind_threads(sch, knobs, params, [p_outer, o_outer])
+    sch.reorder(n, h, w_outer, o_outer, i_outer, kh, kw, i_inner, p_inner, o_vector)
+    thread = _bind_threads(sch, knobs, params, [n, h, w_outer, o_outer])
     _finish(sch, knobs, conv_block, epilogue, thread, i_outer, o_factors[1])
 
 

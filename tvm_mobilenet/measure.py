@@ -126,3 +126,25 @@ class FarmWatch(ms.measure_callback.PyMeasureCallback):
                         "record measured so far is kept: run the same command to resume")
                     raise self.error from None
             time.sleep(1.0)
+
+
+OPENCL_RUNTIME_HINT = ("the PyPI TVM runtimes are built without OpenCL: build TVM's runtime for the board with "
+                       "USE_OPENCL=ON (see README, 'Mali: OpenCL kernels checked on PoCL') and register that")
+
+
+def require_device_runtime(rpc: RpcSettings, device_kind: str) -> None:
+    """Stop before tuning if the devices under `rpc.key` run a TVM runtime without `device_kind`
+    (e.g. "opencl"): every candidate would fail to load, after minutes of building."""
+    import tvm  # pylint: disable=import-outside-toplevel
+
+    try:
+        tracker = tvm.rpc.connect_tracker(rpc.tracker.host, rpc.tracker.port)
+        session = tracker.request(rpc.key, session_timeout=int(rpc.timeout_sec), max_retry=2)
+        present = session.device(device_kind, 0).exist
+    except (OSError, RuntimeError, tvm.error.TVMError) as err:
+        raise FarmUnavailableError(f"could not ask a '{rpc.key}' device at {rpc.tracker} for its runtime "
+                                   f"({str(err).strip().splitlines()[-1]})") from None
+    if not present:
+        hint = OPENCL_RUNTIME_HINT if device_kind == "opencl" else f"build TVM's runtime with {device_kind}"
+        raise FarmUnavailableError(f"the '{rpc.key}' devices at {rpc.tracker} have a TVM runtime without "
+                                   f"{device_kind}: {hint}")

@@ -25,9 +25,11 @@ from .tasks import Task
 from .tuning_log import TuningLog
 
 TOLERANCE = 1e-4  # max abs error of one layer's output (inputs uniform in [-1, 1])
+MAX_PRIVATE_FLOATS = 1024  # per work-item; more is a schedule bug, not a register budget
 SETUP_HINT = "run `bash scripts/setup_opencl.sh` (installs PoCL and pyopencl)"
 KERNEL_RE = re.compile(r"__kernel\s+void\s+(\w+)\s*\(([^)]*)\)")
 POINTER_ARG_RE = re.compile(r"__global\s+[\w\s]*\*\s*(?:restrict\s+)?(\w+)_ptr$")
+PRIVATE_ARRAY_RE = re.compile(r"^\s*float(\d*)\s+\w+\[(\d+)\];", re.MULTILINE)
 AXES = "xyz"
 
 
@@ -40,6 +42,12 @@ class KernelLaunch:
     arg_params: tuple[int, ...]  # for each kernel argument, the index of the PrimFunc parameter
     global_size: tuple[int, ...]  # work-items per dimension = blockIdx extent * threadIdx extent
     local_size: tuple[int, ...]  # threadIdx extents (the work-group)
+
+    @property
+    def private_floats(self) -> int:
+        """Floats in the kernel's private arrays (accumulators): a Mali keeps them in registers only
+        if this is small; an unbounded one (a whole feature map per work-item) overflows PoCL's stack."""
+        return sum(int(width or 1) * int(count) for width, count in PRIVATE_ARRAY_RE.findall(self.source))
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,11 @@ def kernel_launch(mod: tvm.IRModule, target: tvm.target.Target) -> KernelLaunch:
         raise TvmMobilenetError(f"expected one OpenCL kernel per function, the source has {sorted(kernels)}")
     (name, args), = kernels.items()
     global_size, local_size = launch_geometry(thread_extents(mod))
-    return KernelLaunch(name, source, _argument_params(mod["main"], args, name), global_size, local_size)
+    launch = KernelLaunch(name, source, _argument_params(mod["main"], args, name), global_size, local_size)
+    if launch.private_floats > MAX_PRIVATE_FLOATS:  # checked before launching: PoCL would crash
+        raise VerificationError(f"kernel {name} keeps {launch.private_floats} floats per work-item in private "
+                                f"arrays (> {MAX_PRIVATE_FLOATS}): the schedule's accumulators are not bounded")
+    return launch
 
 
 class OpenclDevice:

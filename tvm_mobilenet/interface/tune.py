@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..cross_compile import cross_compiler
 from ..errors import FarmUnavailableError, TvmMobilenetError
-from ..measure import FarmWatch, RpcSettings, cross_export, make_builder, make_runner
+from ..measure import (FarmWatch, RpcSettings, cross_export, make_builder, make_runner,
+                       require_device_runtime)
 from ..rpc_farm import START_TRACKER_HINT, emulated_keys
 from ..search import default_schedule, space_generator
 from ..targets import DeviceSpec
@@ -49,7 +50,11 @@ def measurement(args: TuneArgs):
             f"--rpc-key KEY (or set TVM_TRACKER_HOST/TVM_TRACKER_PORT); no farm yet? {START_TRACKER_HINT}")
     compiler = cross_compiler(args.device, args.ndk_cc)
     builder = make_builder(cross_export(compiler) if compiler else None)
-    return builder, make_runner(args.rpc)
+    runner = make_runner(args.rpc)
+    device_kind = args.device.target.kind.name
+    if device_kind != "llvm":  # a GPU target: the devices' runtime must have its API (OpenCL)
+        require_device_runtime(args.rpc, device_kind)
+    return builder, runner
 
 
 def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:

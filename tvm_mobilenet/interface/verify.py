@@ -14,7 +14,7 @@ from ..tasks import extract_tasks
 from .compile import open_records
 from .model import ModelSource
 
-HEADER = f"{'kind':<10} {'shape':<28} {'global':>9} {'local':>6} {'max abs err':>12}"
+HEADER = f"{'kind':<10} {'shape':<28} {'global':>9} {'local':>6} {'private':>7} {'max abs err':>12}"
 
 
 @dataclass
@@ -29,7 +29,7 @@ class VerifyArgs:
 def format_row(check: LayerCheck) -> str:
     size = lambda dims: "x".join(map(str, dims))  # noqa: E731
     return (f"{check.task.kind:<10} {check.task.shape:<28} {size(check.launch.global_size):>9} "
-            f"{size(check.launch.local_size):>6} {check.max_abs_error:>12.2e}")
+            f"{size(check.launch.local_size):>6} {check.launch.private_floats:>7} {check.max_abs_error:>12.2e}")
 
 
 def verify_kernels(args: VerifyArgs, print_fn: Callable[[str], None] = print) -> list[LayerCheck]:

@@ -1,0 +1,144 @@
+"""Mali: every MobileNet depthwise and pointwise OpenCL kernel run on a real OpenCL implementation (PoCL)
+with the module's launch geometry and checked against the float64 reference; a whole-model Mali .so
+cross-compiled for the aarch64 host; tuning stopped at once on devices whose TVM runtime lacks OpenCL."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+
+import pytest
+from tvm import s_tir
+
+from tvm_mobilenet.architecture import ModelConfig
+from tvm_mobilenet.interface.model import load_model
+from tvm_mobilenet.opencl_check import (TOLERANCE, OpenclDevice, check_layer, kernel_launch,
+                                        scheduled_function)
+from tvm_mobilenet.search import apply_template, template_kind
+from tvm_mobilenet.targets import load_device
+from tvm_mobilenet.tasks import extract_tasks
+
+from .conftest import assert_usage_error, run_cli
+from .emulated import free_port
+
+MALI = load_device("mali", "rk3399-mali")
+SMALL = ["--alpha", "0.25", "--resolution", "32"]
+# A few full-size layers: the widest depthwise maps (stride 1 and 2) and the deepest pointwise ones.
+FULL_SIZE_SHAPES = {"1x112x112x32 k3x3 s1 ->32", "1x112x112x64 k3x3 s2 ->64", "1x14x14x512 k3x3 s1 ->512",
+                    "1x7x7x1024 k1x1 s1 ->1024", "1x14x14x512 k1x1 s1 ->512", "1x112x112x32 k1x1 s1 ->64"}
+
+
+def _conv_tasks(config: ModelConfig, shapes: set[str] | None = None):
+    mod, _ = load_model(config)
+    return [t for t in extract_tasks(mod, MALI.target)
+            if template_kind(t.mod) and (shapes is None or t.shape in shapes)]
+
+
+TASKS = _conv_tasks(ModelConfig(0.25, 64)) + _conv_tasks(ModelConfig(1.0, 224), FULL_SIZE_SHAPES)
+
+
+def task_id(task):
+    return f"{task.kind}-{task.shape.replace(' ', '')}"
+
+
+@pytest.fixture(scope="module")
+def opencl():
+    try:
+        return OpenclDevice()
+    except Exception as err:  # noqa: BLE001  # no pyopencl or no device: say which and how to fix
+        pytest.skip(str(err))
+
+
+def test_every_kind_is_covered():
+    kinds = {t.kind for t in TASKS}
+    assert {"depthwise", "pointwise"} <= kinds and len(TASKS) == 19 + len(FULL_SIZE_SHAPES)
+
+
+@pytest.mark.parametrize("task", TASKS, ids=task_id)
+def test_kernel_matches_reference_on_opencl(task, opencl):
+    launch = kernel_launch(scheduled_function(task, MALI, log=None), MALI.target)
+    check = check_layer(task, launch, opencl)
+    assert check.max_abs_error <= TOLERANCE, (launch.global_size, launch.local_size)
+    assert launch.private_floats <= 4 * 8  # a few float4 accumulators per work-item: registers on a Mali
+
+
+@pytest.mark.parametrize("task", TASKS[::4], ids=task_id)
+def test_sampled_knobs_match_reference_on_opencl(task, opencl):
+    """Schedules the template search samples (other tiles and work-group sizes) compute the same."""
+    for seed in (1, 2):
+        sch = s_tir.Schedule(task.mod, seed=seed)
+        apply_template(sch, template_kind(task.mod), "mali", MALI.target, tuning=True)
+        launch = kernel_launch(sch.mod, MALI.target)
+        assert check_layer(task, launch, opencl, seed=seed).max_abs_error <= TOLERANCE
+
+
+def test_wrong_launch_geometry_is_caught(opencl):
+    """Half the work-groups leave outputs unwritten: the check must fail, not pass by luck."""
+    task = next(t for t in TASKS if t.kind == "depthwise")
+    launch = kernel_launch(scheduled_function(task, MALI, log=None), MALI.target)
+    half = (launch.global_size[0] // 2,)
+    assert check_layer(task, dataclasses.replace(launch, global_size=half), opencl).max_abs_error > TOLERANCE
+
+
+def test_verify_cli_prints_every_layer(opencl):
+    result = run_cli("verify", "--target", "mali", "--device", "g76-mali", *SMALL, "--no-log", timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["depthwise"], ["pointwise"])]
+    assert len(rows) == 18  # 13 depthwise-separable blocks minus the ones sharing a shape
+    assert all(float(row[-1]) <= TOLERANCE for row in rows)
+    assert "all 19 kernels match" in result.stdout
+
+
+def test_verify_without_opencl_device(tmp_path):
+    result = run_cli("verify", "--target", "mali", *SMALL, "--no-log", env={"OCL_ICD_VENDORS": str(tmp_path)})
+    assert_usage_error(result, "setup_opencl.sh")
+
+
+def test_verify_refuses_cpu_target():
+    assert_usage_error(run_cli("verify", "--target", "x86", *SMALL), "--target mali")
+
+
+@pytest.mark.slow
+def test_whole_model_mali_so_is_cross_compiled(tmp_path):
+    if shutil.which(MALI.cross_compiler) is None:
+        pytest.skip(f"{MALI.cross_compiler} is not installed: run `bash scripts/setup_emulation.sh`")
+    output = tmp_path / "m_mali.so"
+    result = run_cli("compile", "--target", "mali", "--device", "rk3399-mali", *SMALL, "--no-log",
+                     "-o", str(output), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "NOT verified" in result.stdout  # no OpenCL device over RPC: written with the warning
+    data = output.read_bytes()
+    assert data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 183  # EM_AARCH64
+    assert data.count(b"__kernel void") >= 19  # the OpenCL C of every kernel travels in the .so
+
+
+def _wait_for_key(rpc_farm, tracker, key, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while rpc_farm.query(tracker).get(key) is None:
+        assert time.monotonic() < deadline, f"no server registered under '{key}' within {timeout} s"
+        time.sleep(0.3)
+
+
+def test_tuning_stops_on_a_runtime_without_opencl(tmp_path):
+    """A real tracker and RPC server on 127.0.0.1 whose TVM runtime (this PyPI build) has no OpenCL."""
+    import tvm.rpc
+
+    from tvm_mobilenet import rpc_farm
+
+    tracker, _ = rpc_farm.start_tracker(port=free_port(), state_dir=tmp_path / "farm")
+    server = None
+    try:
+        port = free_port()
+        server = tvm.rpc.Server(host="127.0.0.1", port=port, port_end=port + 1,
+                                tracker_addr=(tracker.host, tracker.port), key="no-opencl")
+        _wait_for_key(rpc_farm, tracker, "no-opencl")
+        result = run_cli("tune", "--target", "mali", "--device", "rk3399-mali", *SMALL, "--trials", "2",
+                         "--log-dir", str(tmp_path / "log"), "--rpc-tracker", str(tracker),
+                         "--rpc-key", "no-opencl", timeout=300)
+        assert_usage_error(result, "without opencl", "USE_OPENCL=ON")
+        assert not (tmp_path / "log").exists()  # stopped before anything was tuned
+    finally:
+        if server is not None:
+            server.terminate()
+        rpc_farm.stop(tmp_path / "farm")
