@@ -142,3 +142,23 @@ def test_tuning_stops_on_a_runtime_without_opencl(tmp_path):
         if server is not None:
             server.terminate()
         rpc_farm.stop(tmp_path / "farm")
+
+
+def test_verify_uses_the_logs_best_record(tmp_path, opencl):
+    """With a log, the kernel checked is the tuned one (a sampled schedule), not the default."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from tvm_mobilenet.interface.model import BuiltinMobileNet
+    from tvm_mobilenet.tuning_log import open_log
+
+    model = BuiltinMobileNet(ModelConfig(0.25, 32))
+    log = open_log(tmp_path, MALI.label, MALI.target_config, model.key, create=True)
+    task = next(t for t in extract_tasks(model.module(), MALI.target) if t.kind == "pointwise")
+    sch = s_tir.Schedule(task.mod, seed=7)
+    apply_template(sch, "conv", "mali", MALI.target, tuning=True)
+    record = ms.database.TuningRecord(sch.trace, log.database.commit_workload(task.mod), [1e-3], MALI.target, None)
+    log.database.commit_tuning_record(record)
+    tuned = kernel_launch(scheduled_function(task, MALI, log), MALI.target)
+    assert tuned.source == kernel_launch(sch.mod, MALI.target).source
+    assert tuned.source != kernel_launch(scheduled_function(task, MALI, None), MALI.target).source
+    assert check_layer(task, tuned, opencl).max_abs_error <= TOLERANCE
