@@ -38,7 +38,9 @@ def test_tune_resume_compile_run(tmp_path, host_device):
     # Step 1. A tiny tuning run writes records and reports progress.
     report, lines, all_tasks = tune_two_tasks(log_dir, host_device)
     assert report.measured_now == 2 * TRIALS
-    assert all(r.trials == TRIALS and r.best_seconds and r.best_seconds < 1e-2 for r in report.results)
+    # A real time, not the failure sentinel (1e10 s); loose, since a loaded CI machine is slow.
+    assert all(r.trials == TRIALS and r.best_seconds and r.best_seconds < 1.0 for r in report.results), \
+        [(r.trials, r.best_seconds) for r in report.results]
     assert any("trials 3/3" in line and "best" in line and "ETA" in line for line in lines)
     records = (log_dir / RECORD_FILE).read_bytes()
     assert len(records.splitlines()) == 2 * TRIALS

@@ -68,7 +68,7 @@ def test_cross_compiled_so_verified_and_run_on_device(farm, tmp_path):
     result = run_cli("compile", "--target", "arm", "--device", "rasp4b", *MODEL_FLAGS, "--no-log",
                      "-o", str(output), *rpc, env=farm_env(farm))
     assert result.returncode == 0, result.stderr
-    error = float(re.search(r"verified on a '[^']+' device .* max abs error (\S+)", result.stdout).group(1))
+    error = float(re.search(r"verified against .* on a '[^']+' device.*: max abs error (\S+)", result.stdout).group(1))
     assert error <= 1e-4 and output.exists()
     assert output.read_bytes()[18] == 0xB7  # ELF e_machine: AArch64
 
@@ -123,7 +123,7 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
         log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
         builder = make_builder(cross_export(cross_compiler(device)))
         runner = make_runner(RpcSettings(farm["tracker"], KEY, timeout_sec=90))
-        report = tune_tasks([task], [trials], log, device.target, lambda t: space_generator(t, "auto"),
+        report = tune_tasks([task], [trials], log, device.target, lambda t: space_generator(t, "auto", device.schedule_family, device.target),
                             builder=builder, runner=runner, print_fn=lambda line: None)
         return report, log
 

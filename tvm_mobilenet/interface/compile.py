@@ -113,5 +113,5 @@ def _verify(args: CompileArgs, compiler: str | None, staging: Path, report: Comp
         as_probabilities(output), as_probabilities(expected.output), args.tolerance, against=expected.against)
     report.verified_on = where
     report.checked_against = expected.against
-    print_fn(f"verified on {where} against {expected.against}: max abs error {report.max_abs_error:.2e} on the softmax "
+    print_fn(f"verified against {expected.against} on {where}: max abs error {report.max_abs_error:.2e} on the softmax "
              f"(tolerance {args.tolerance:g})")
