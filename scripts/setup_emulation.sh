@@ -19,10 +19,8 @@ AARCH64_WHEELS=(apache-tvm==0.27.0.post1 apache-tvm-ffi==0.1.14.post1 numpy ml_d
 
 log() { echo "setup_emulation: $*" >&2; }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    log "need root for: $*"; exit 1; fi
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # Step 1. Host tools from Debian (skipped when present).
 install_host_tools() {
@@ -32,11 +30,7 @@ install_host_tools() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v make >/dev/null || missing+=(make)
   command -v g++ >/dev/null || missing+=(g++)
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    as_root apt-get update -q
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
+  apt_install "${missing[@]}"
 }
 
 # The Debian mirror this machine already uses (deb822 .sources or one-line sources.list).

@@ -9,10 +9,8 @@ PACKAGES=(ocl-icd-libopencl1 pocl-opencl-icd clinfo)
 
 log() { echo "setup_opencl: $*" >&2; }
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    log "need root for: $*"; exit 1; fi
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # Step 1. PoCL and the ICD loader from Debian (skipped when installed).
 install_opencl() {
@@ -20,11 +18,7 @@ install_opencl() {
   for package in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
   done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    as_root apt-get update -q
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
+  apt_install "${missing[@]}"
 }
 
 # Step 2. pyopencl (also in the [opencl] extra of pyproject.toml).
