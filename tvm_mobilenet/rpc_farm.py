@@ -22,7 +22,6 @@ from .errors import FarmUnavailableError, TvmMobilenetError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_TRACKER_PORT = 9190
-DEVICE_PORTS = (9091, 9189)  # [first, end) searched by each RPC server; below the tracker's port
 START_TIMEOUT_SEC = 240  # an emulated server needs ~4 s alone, much more on a busy 2-core machine
 QUERY_TIMEOUT_SEC = 5
 START_TRACKER_HINT = ("start one with `python -m tvm_mobilenet.farm tracker` and add devices with "
@@ -265,12 +264,21 @@ def start_emulated_devices(tracker: Tracker, key: str, count: int = 1, cpu: str 
         tmpdir = state_dir / name
         tmpdir.mkdir(parents=True, exist_ok=True)
         env = {**emu.python_env(cpu, tmpdir), "TVM_MOBILENET_QEMU_PYTHON": str(wrapper)}
-        command = [*python, "-c", _SERVER_BOOT, "--host", host, "--port", str(DEVICE_PORTS[0]),
-                   "--port-end", str(DEVICE_PORTS[1]), "--tracker", str(tracker), "--key", key,
+        port = _free_port(host)
+        command = [*python, "-c", _SERVER_BOOT, "--host", host, "--port", str(port),
+                   "--port-end", str(port + 1), "--tracker", str(tracker), "--key", key,
                    "--load-library", str(emu.runtime_extra_lib)]
         processes.append(_spawn("device", name, command, env, state_dir, key))
     _wait_registered(tracker, key, expected, processes, timeout)
     return processes
+
+
+def _free_port(host: str) -> int:
+    """A port nobody listens on now. Servers started together and left to search one range race
+    for its first port: TVM's server binds with SO_REUSEPORT, and the loser fails in listen()."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def _wait_registered(tracker: Tracker, key: str, expected: int, processes: list[FarmProcess],
