@@ -33,8 +33,7 @@ def test_reference_convolution_against_direct_loops():
     rng = np.random.default_rng(3)
     x, w = rng.normal(size=(1, 2, 5, 5)), rng.normal(size=(3, 2, 3, 3))
     result = reference.conv2d(x, w, stride=2)
-    padded = np.pad(x, ((0, 0), (0, 0), (0, 2), (0, 2)))  # "same", stride 2, odd size: pad 1 each side
-    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))  # "same", stride 2, size 5: one each side
     direct = np.zeros((1, 3, 3, 3))
     for o in range(3):
         for i in range(3):
