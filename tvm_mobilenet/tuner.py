@@ -64,6 +64,12 @@ def allocate_trials(tasks: list[Task], total: int) -> list[int]:
     return trials
 
 
+def make_strategy() -> ms.search_strategy.EvolutionarySearch:
+    """MetaSchedule's evolutionary search, sized for budgets of tens of trials per task: its
+    default population (512) spends most of a batch's time extracting features for predictions."""
+    return ms.search_strategy.EvolutionarySearch(population_size=128, init_min_unmeasured=32)
+
+
 def make_cost_model() -> ms.cost_model.XGBModel:
     return ms.cost_model.XGBModel(
         extractor=ms.feature_extractor.PerStoreFeature(),
@@ -117,7 +123,7 @@ def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm
     """Bring each task up to its number of trials in the log; records already there count.
 
     `space_for(task)` gives the MetaSchedule space generator of a task; `strategy` the search
-    strategy (default MetaSchedule's evolutionary search). `start_from(task)` may give a schedule
+    strategy (default `make_strategy()`). `start_from(task)` may give a schedule
     (the template's heuristic one) measured first: the search then starts from it, and the
     tuned result is never slower than the untuned default. `callbacks` are extra MetaSchedule
     measure callbacks (run after each measured batch is in the log). Raises TuningError for a
@@ -144,7 +150,7 @@ def tune_tasks(tasks: list[Task], trials: list[int], log: TuningLog, target: tvm
             if searched > 0:
                 ctx = ms.TuneContext(
                     mod=task.mod, target=target, space_generator=space_for(task),
-                    search_strategy=strategy or "evolutionary", task_name=task.name,
+                    search_strategy=strategy or make_strategy(), task_name=task.name,
                     rand_state=seed + index, num_threads=local_workers(),
                 )
                 _tune_one(ctx, searched, log, builder, runner, cost_model, progress, callbacks)
