@@ -75,26 +75,30 @@ def space_generator(task: Task, search: str, schedule_family: str, target: tvm.t
     return ms.space_generator.SpaceGeneratorUnion([template, ms.space_generator.PostOrderApply()])
 
 
-def default_schedule(task: Task, schedule_family: str, target: tvm.target.Target) -> s_tir.Schedule | None:
-    """The template's heuristic schedule of `task` (None without a template): tuning measures
-    it first, so the search starts from it and never ends slower than the untuned build."""
-    kind = template_kind(task.mod)
+def heuristic_schedule(mod: tvm.IRModule, schedule_family: str, target: tvm.target.Target) -> s_tir.Schedule | None:
+    """The template's schedule of `mod` with heuristic knobs, or None if no template applies."""
+    kind = template_kind(mod)
     if kind is None:
         return None
-    sch = s_tir.Schedule(task.mod)
+    sch = s_tir.Schedule(mod)
     apply_template(sch, kind, schedule_family, target, tuning=False)
     return sch
 
 
+def default_schedule(task: Task, schedule_family: str, target: tvm.target.Target) -> s_tir.Schedule | None:
+    """The heuristic schedule of `task`: tuning measures it first, so the search starts from it
+    and never ends slower than the untuned build."""
+    return heuristic_schedule(task.mod, schedule_family, target)
+
+
 def _schedule_untuned(func: tvm.tirx.PrimFunc, schedule_family: str, target) -> tvm.tirx.PrimFunc | None:
-    sch = s_tir.Schedule(func)
-    kind = template_kind(sch.mod)
-    if kind is not None:
-        apply_template(sch, kind, schedule_family, target, tuning=False)
-    elif target.kind.name == "llvm" and _is_single_injective(sch):
+    mod = tvm.IRModule({"main": func})
+    sch = heuristic_schedule(mod, schedule_family, target)
+    if sch is None:
+        sch = s_tir.Schedule(mod)
+        if target.kind.name != "llvm" or not _is_single_injective(sch):
+            return None  # reductions and the classifier: DLight's rules below
         schedules.cpu.injective(sch)
-    else:
-        return None  # reductions and the classifier: DLight's rules below
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
 
 
