@@ -101,3 +101,20 @@ def _host_mcpu():
     import tvm
 
     return str(tvm.target.codegen.llvm_get_system_cpu())
+
+
+def test_ctrl_c_during_pool_shutdown_is_one_line_and_exit_130(capsys):
+    """TVM's worker pools raise "cannot join current thread" on top of Ctrl-C: still the one-line message."""
+    from tvm_mobilenet import cli_args  # pylint: disable=import-outside-toplevel
+
+    def interrupted_tuning():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("cannot join current thread")  # pylint: disable=raise-missing-from
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli_args.run_cli(interrupted_tuning)
+    assert exit_info.value.code == cli_args.EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("interrupted:")

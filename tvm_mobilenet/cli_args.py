@@ -128,6 +128,18 @@ def device_and_log_dir(args, model=None):
     return device, log_dir, True
 
 
+def _caused_by_ctrl_c(err: BaseException | None) -> bool:
+    """Ctrl-C, or an error raised while TVM's worker pools shut down because of one.
+
+    (MetaSchedule's pool shutdown raises "cannot join current thread" on top of the KeyboardInterrupt.)
+    """
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        err = err.__context__
+    return False
+
+
 def run_cli(main: Callable[[], int | None]) -> None:
     """Run a CLI body: a TvmMobilenetError becomes one line on stderr and exit code 2."""
     warnings.formatwarning = lambda message, category, *_: f"warning: {message}\n"
@@ -136,7 +148,9 @@ def run_cli(main: Callable[[], int | None]) -> None:
     except TvmMobilenetError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
+    except BaseException as err:  # pylint: disable=broad-except
+        if not _caused_by_ctrl_c(err):
+            raise
         print("interrupted: every record measured so far is kept; run the same command to resume",
               file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
