@@ -5,6 +5,7 @@ import tvm
 
 from tvm_mobilenet.errors import TargetSpecError
 from tvm_mobilenet.targets import all_devices, load_device
+from tvm_mobilenet.tuning_log import default_log_dir
 
 
 def test_every_device_builds_a_target():
@@ -21,6 +22,13 @@ def test_host_is_detected():
     assert host.name == "host"
     assert host.target_config["mcpu"] == str(tvm.target.codegen.llvm_get_system_cpu())
     assert isinstance(host.target_config["num-cores"], int) and host.target_config["num-cores"] >= 1
+
+
+def test_default_log_dir_names_the_machine_class_only_for_detected_devices():
+    host = load_device("x86")
+    config = host.target_config
+    assert str(default_log_dir(host)) == f"tuning_logs/x86/host-{config['mcpu']}-{config['num-cores']}c"
+    assert str(default_log_dir(load_device("arm", "rasp4b"))) == "tuning_logs/arm/rasp4b"
 
 
 def test_arm_keys_put_arm_cpu_first():

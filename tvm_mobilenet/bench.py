@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     parser = Parser(prog="python -m tvm_mobilenet.bench", description=__doc__.splitlines()[0])
     add_model_args(parser)
     parser.add_argument("--module", type=Path, help="our compiled .so (default: compile it now, with the records "
-                        "in tuning_logs/x86/host if they are for this model)")
+                        "in the host's default log, tuning_logs/x86/host-<cpu>-<cores>c, if they are for this model)")
     parser.add_argument("--peers", type=_peer_list, default=list(ALL_PEERS),
                         help=f"peers to run (default {','.join(ALL_PEERS)})")
     parser.add_argument("--threads", type=_int_list, default=[1, 2], help="thread counts (default 1,2)")

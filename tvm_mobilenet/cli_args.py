@@ -50,7 +50,8 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("target")
     group.add_argument("--target", default="x86", help="target family: a file in targets/ (x86, arm, mali; default x86)")
     group.add_argument("--device", help="named device of the target (default: the family's default, x86: this host)")
-    group.add_argument("--log-dir", type=Path, help="tuning log directory (default tuning_logs/<target>/<device>/)")
+    group.add_argument("--log-dir", type=Path, help="tuning log directory (default tuning_logs/<target>/<device>/; for "
+                       "the x86 host, <device> also names the CPU and cores, e.g. host-rocketlake-2c)")
 
 
 def add_rpc_args(parser: argparse.ArgumentParser, ndk: bool = True) -> None:
@@ -118,11 +119,12 @@ def device_and_log_dir(args, model=None):
     The default directory is tuning_logs/<target>/<device>/, plus a sub-directory per model file.
     """
     from .targets import load_device  # pylint: disable=import-outside-toplevel
+    from .tuning_log import default_log_dir  # pylint: disable=import-outside-toplevel
 
     device = load_device(args.target, args.device)
     if args.log_dir is not None:
         return device, args.log_dir, False
-    log_dir = Path("tuning_logs") / device.family / device.name
+    log_dir = default_log_dir(device)
     if model is not None and model.log_name is not None:
         log_dir = log_dir / model.log_name
     return device, log_dir, True

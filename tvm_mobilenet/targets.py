@@ -35,6 +35,7 @@ class DeviceSpec:
     cross_compiler: str | None = None
     qemu_cpu: str | None = None
     extra: dict = field(default_factory=dict)
+    machine_class: str | None = None  # what "auto" resolved to here, e.g. "rocketlake-2c"
 
     @property
     def target(self) -> tvm.target.Target:
@@ -43,6 +44,12 @@ class DeviceSpec:
     @property
     def label(self) -> str:
         return f"{self.family}/{self.name}"
+
+    @property
+    def log_name(self) -> str:
+        """The device's default log directory name: per machine class for "auto" devices, since records
+        measured on one CPU are not the best schedules for another (and are refused there)."""
+        return f"{self.name}-{self.machine_class}" if self.machine_class else self.name
 
 
 def families() -> list[str]:
@@ -115,7 +122,18 @@ def load_device(family: str, device: str | None = None) -> DeviceSpec:
         measure=data["measure"],
         cross_compiler=entry.get("cross_compiler"),
         qemu_cpu=entry.get("qemu_cpu"),
+        machine_class=_machine_class(entry["target"], config),
     )
+
+
+def _machine_class(raw: dict, resolved: dict) -> str | None:
+    """The resolved "auto" values as a name (mcpu, cores), or None if the entry has none."""
+    parts = []
+    if raw.get("mcpu") == "auto":
+        parts.append(str(resolved["mcpu"]))
+    if raw.get("num-cores") == "auto":
+        parts.append(f"{resolved['num-cores']}c")
+    return "-".join(parts) or None
 
 
 def all_devices() -> list[DeviceSpec]:

@@ -25,6 +25,12 @@ from .progress import mean_seconds
 META_FILE = "tvm_mobilenet.json"
 WORKLOAD_FILE = "database_workload.json"
 RECORD_FILE = "database_tuning_record.json"
+LOGS_DIR = Path("tuning_logs")
+
+
+def default_log_dir(device) -> Path:
+    """Where tune writes and compile reads a device's records unless --log-dir says otherwise."""
+    return LOGS_DIR / device.family / device.log_name
 
 
 def _set_aside_torn_line(path: Path, lines: list[bytes]) -> list[bytes]:

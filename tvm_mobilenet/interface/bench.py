@@ -18,10 +18,10 @@ from ..benchmark.peak import detect_peak
 from ..benchmark.peer import Peer, Predict
 from ..benchmark.report import BenchReport
 from ..errors import TuningLogError, VerificationError
+from ..tuning_log import default_log_dir
 from ..weights import get_weights
 
 DEFAULT_TOLERANCE = 1e-4  # max abs error on the softmax output, as compile checks
-DEFAULT_LOG_DIR = Path("tuning_logs/x86/host")
 BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
@@ -31,7 +31,7 @@ class BenchArgs:
     peers: list[str]
     threads: list[int] = field(default_factory=lambda: [1, 2])
     repeat: int = 30
-    module: Path | None = None  # None: compile ours now, with DEFAULT_LOG_DIR's records if it has some
+    module: Path | None = None  # None: compile ours now, with the host's default log if it has records
     weights_file: Path | None = None
     seed: int = 0
     tolerance: float = DEFAULT_TOLERANCE
@@ -42,14 +42,16 @@ def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
     from ..targets import load_device  # pylint: disable=import-outside-toplevel
     from .model import BuiltinMobileNet  # pylint: disable=import-outside-toplevel
 
+    device = load_device("x86")
+    log_dir = default_log_dir(device)
     compile_args = CompileArgs(model=BuiltinMobileNet(args.config, args.weights_file, args.seed),
-                               device=load_device("x86"), output=work_dir / "ours.so",
-                               log_dir=DEFAULT_LOG_DIR, log_optional=True, tolerance=args.tolerance)
+                               device=device, output=work_dir / "ours.so",
+                               log_dir=log_dir, log_optional=True, tolerance=args.tolerance)
     try:
         report = compile_model(compile_args, print_fn=lambda line: None)
-        source = f"records from {DEFAULT_LOG_DIR}" if DEFAULT_LOG_DIR.exists() else "untuned: no tuning log"
+        source = f"records from {log_dir}" if log_dir.exists() else "untuned: no tuning log"
     except TuningLogError as err:
-        print_fn(f"note: not using {DEFAULT_LOG_DIR} ({err}); compiling ours untuned")
+        print_fn(f"note: not using {log_dir} ({err}); compiling ours untuned")
         compile_args.log_dir = None
         report = compile_model(compile_args, print_fn=lambda line: None)
         source = "untuned"
