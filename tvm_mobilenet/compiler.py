@@ -61,7 +61,7 @@ def build(mod: tvm.IRModule, target: tvm.target.Target, log: TuningLog | None,
 
     @tvm.transform.module_pass(opt_level=3)
     def pipeline(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
-        mod = fuse(mod, target)
+        mod = fuse(mod, target, pack_weights=schedule_family is not None)
         if log is not None:
             mod = MetaScheduleApplyDatabase()(mod)
         if schedule_family is not None:

@@ -9,12 +9,17 @@ from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 
 from .errors import TvmMobilenetError
+from .weight_packing import hwio_shape, pack_pointwise_weights
 
 KINDS = ("depthwise", "pointwise", "other")
 
 
-def fuse(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Legalize and fuse, exactly as compilation does, so task keys match the compiled functions."""
+def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True) -> tvm.IRModule:
+    """Legalize and fuse, exactly as compilation does, so task keys match the compiled functions.
+
+    On CPUs, pointwise weights are then pre-packed per output-channel block (weight_packing.py);
+    `pack_weights=False` leaves them as stock TVM would (the untuned baseline).
+    """
     passes = [
         *relax.pipeline.library_dispatch_passes(target),
         relax.transform.LegalizeOps(),
@@ -23,6 +28,8 @@ def fuse(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
         relax.transform.FuseOps(),
         relax.transform.FuseTIR(),
     ]
+    if pack_weights and target.kind.name == "llvm":
+        passes.append(pack_pointwise_weights)
     with target, tvm.transform.PassContext(opt_level=3):
         return tvm.transform.Sequential(passes)(mod)
 
@@ -51,7 +58,7 @@ def _conv_info(name: str, prim_func) -> tuple[str, str] | None:
     """(kind, shape) of a fused function whose anchor is an NHWC conv2d (see network.py)."""
     if "conv2d" not in name:
         return None
-    data_shape, weight_shape = _param_shape(prim_func, 0), _param_shape(prim_func, 1)
+    data_shape, weight_shape = _param_shape(prim_func, 0), hwio_shape(_param_shape(prim_func, 1))
     out_shape = _param_shape(prim_func, -1)
     kh, kw, in_per_group, out_c = weight_shape  # HWIO; depthwise: HWOI (C, 1) or HWIO (1, C)
     channels = data_shape[3]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tvm
 
-from tvm_mobilenet import reference
+from tvm_mobilenet import reference, weight_packing
 from tvm_mobilenet.architecture import ModelConfig
 from tvm_mobilenet.interface.model import load_model
 from tvm_mobilenet.search import template_kind
@@ -41,6 +41,8 @@ def check_against_numpy(mod, task, target):
     out = tvm.runtime.tensor(np.zeros(out_shape, "float32"))
     lib = tvm.compile(mod, target=target).jit()
     lib(*[tvm.runtime.tensor(a) for a in arrays], out)
+    if len(weight_shape) == 5:  # pre-packed pointwise weights: numpy takes them as HWIO
+        arrays[1] = weight_packing.unpack(arrays[1])
     stride = data_shape[1] // out_shape[1]
     expected = reference.conv_bias_relu_nhwc(*arrays, task.kind == "depthwise", stride)
     return float(np.max(np.abs(out.numpy() - expected)))
