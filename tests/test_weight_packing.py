@@ -1,0 +1,36 @@
+"""Pointwise weights pre-packed per block of output channels, on CPUs only."""
+
+import numpy as np
+
+from tvm_mobilenet import weight_packing
+from tvm_mobilenet.architecture import ModelConfig
+from tvm_mobilenet.interface.model import load_model
+from tvm_mobilenet.targets import load_device
+from tvm_mobilenet.tasks import extract_tasks
+
+
+def test_packed_block_holds_consecutive_output_channels():
+    weight = np.random.default_rng(0).standard_normal((1, 1, 32, 192)).astype("float32")
+    packed = weight_packing.pack(weight)
+    assert packed.shape == (3, 1, 1, 32, 64)
+    assert np.array_equal(packed[2, 0, 0, 5], weight[0, 0, 5, 128:192])
+    assert np.array_equal(weight_packing.unpack(packed), weight)
+
+
+def _weight_shapes(config, device):
+    mod, _ = load_model(config)
+    return {task.shape: [int(d) for d in task.mod["main"].params[1].ty.shape]
+            for task in extract_tasks(mod, device.target) if task.kind == "pointwise"}
+
+
+def test_cpu_pointwise_tasks_take_packed_weights_wider_than_one_block():
+    shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("x86"))
+    assert shapes["1x2x2x128 k1x1 s1 ->256"] == [4, 1, 1, 128, 64]
+    assert shapes["1x4x4x64 k1x1 s1 ->128"] == [2, 1, 1, 64, 64]
+    assert shapes["1x8x8x32 k1x1 s1 ->64"] == [1, 1, 32, 64]  # one block: already sequential
+    assert shapes["1x32x32x8 k1x1 s1 ->16"] == [1, 1, 8, 16]
+
+
+def test_gpu_pointwise_tasks_keep_hwio():
+    shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("mali", "rk3399-mali"))
+    assert all(len(shape) == 4 for shape in shapes.values())
