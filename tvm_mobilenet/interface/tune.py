@@ -18,7 +18,7 @@ from ..tuner import TuneReport, allocate_trials, tune_tasks
 from ..tuning_log import open_log
 from .model import ModelSource
 
-DEFAULT_TRIALS = 460  # 20 per task of MobileNet v1 (23 tasks); 29 minutes on this 2-core host
+DEFAULT_TRIALS = 460  # 20 per task of MobileNet v1 (23 tasks); 30 minutes on this 2-core host
 
 
 @dataclass
