@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cli_args import Parser, add_model_args, model_config, run_cli
+from .figures import pyplot, save
 
 
 def format_table(curves, checkpoints) -> str:
@@ -29,11 +30,7 @@ def format_table(curves, checkpoints) -> str:
 
 
 def plot(curves, path: Path) -> None:
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-
+    plt = pyplot()
     names = sorted({c.task.name for c in curves}, key=lambda n: [c.task.shape for c in curves if c.task.name == n][0])
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     for axis, name in zip(axes[0], names):
@@ -46,9 +43,7 @@ def plot(curves, path: Path) -> None:
         axis.set_yscale("log")
     axes[0][0].set_ylabel("best latency (us)")
     axes[0][0].legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save(fig, path)
 
 
 def main(argv=None) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .benchmark.ours import allow_tvm_threads
 from .cli_args import Parser, add_model_args, model_config, run_cli
+from .figures import pyplot, save
 
 
 def format_table(report) -> str:
@@ -28,11 +29,7 @@ def format_table(report) -> str:
 
 
 def plot(report, path: Path) -> None:
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-
+    plt = pyplot()
     minutes = [c.seconds / 60 for c in report.checkpoints]
     fig, axis = plt.subplots(figsize=(5, 3.2))
     axis.plot(minutes, [c.median_ms for c in report.checkpoints], marker="o", label="whole model (median)")
@@ -41,9 +38,7 @@ def plot(report, path: Path) -> None:
     axis.set_ylabel(f"latency (ms, {report.threads} threads)")
     axis.set_ylim(bottom=0)
     axis.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save(fig, path)
 
 
 def main(argv=None) -> int:

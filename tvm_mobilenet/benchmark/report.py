@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..architecture import ModelConfig, layers
+from ..figures import pyplot
 from .harness import SystemResult
 from .peak import FmaPeak
 
@@ -104,11 +105,7 @@ def format_table(report: BenchReport) -> str:
 
 def write_plot(report: BenchReport, path: str | Path) -> None:
     """A grouped bar chart: one group per thread count, one bar per timed system, labelled in ms."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-
+    plt = pyplot()
     names = report.system_names()
     width = 0.8 / max(len(names), 1)
     figure, axes = plt.subplots(figsize=(2.2 + 1.2 * len(names) * len(report.threads) / 2, 4.2))
