@@ -59,7 +59,7 @@ def _packable(func) -> bool:
 
 def _packed_func(func: tvm.tirx.PrimFunc) -> tvm.tirx.PrimFunc:
     sch = s_tir.Schedule(tvm.IRModule({"main": func}))
-    sch.transform_layout(sch.get_sblock(CONV_BLOCK), ("read", 1),
+    sch.transform_layout(sch.get_sblock(CONV_BLOCK), ("read", 1),  # the block reads (padded data, weight)
                          lambda kh, kw, i, o: [o // BLOCK, kh, kw, i, o % BLOCK])
     return sch.mod["main"]
 
