@@ -28,8 +28,16 @@ class CpuParams:
     max_columns: int  # output columns per register tile
 
 
-def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, parallel_loops, register_loop,
-            reduction_start, vector_factor) -> None:
+def _finish(
+    sch: s_tir.Schedule,
+    knobs: Knobs,
+    conv,
+    epilogue,
+    parallel_loops,
+    register_loop,
+    reduction_start,
+    vector_factor,
+) -> None:
     """Shared tail: epilogue at the tile, parallel outer loops, vector channel loops, unrolling.
 
     Loop kinds are set before the reduction is split into init + update, because parallel and
@@ -52,7 +60,9 @@ def depthwise(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     conv = sch.get_sblock("group_conv2d_nhwc")
     epilogue = inline_prologue_and_epilogue(sch, conv)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
-    (c_outer, c_inner), c_factors = knobs.tile(c, [params.lanes], max_innermost=params.lanes * params.max_vectors)
+    (c_outer, c_inner), c_factors = knobs.tile(
+        c, [params.lanes], max_innermost=params.lanes * params.max_vectors
+    )
     (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
     sch.reorder(n, h, w_outer, c_outer, kh, kw, rc, w_inner, c_inner)
     _finish(sch, knobs, conv, epilogue, [n, h, w_outer], c_outer, kh, c_factors[1])
@@ -69,7 +79,9 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     epilogue = inline_prologue_and_epilogue(sch, conv_block)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
     vectors = max(1, params.max_vectors // 2)
-    (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(o, [vectors, params.lanes], max_innermost=params.lanes)
+    (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(
+        o, [vectors, params.lanes], max_innermost=params.lanes
+    )
     (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
     (i_outer, i_inner), _ = knobs.tile(i, [min(extent(sch, i), 64)], max_innermost=512)
     # Output-channel tiles outermost: one tile's weights stay in cache across all rows.

@@ -33,14 +33,17 @@ def params_for(target: tvm.target.Target) -> GpuParams:
 def _bind_threads(sch: s_tir.Schedule, knobs: Knobs, params: GpuParams, loops) -> object:
     """Fuse the outer loops and split them into work-groups x work-items; returns the item loop."""
     fused = sch.fuse(*loops)
-    (groups, items), _ = knobs.tile(fused, [params.default_threads], max_innermost=params.max_threads)
+    (groups, items), _ = knobs.tile(
+        fused, [params.default_threads], max_innermost=params.max_threads
+    )
     sch.bind(groups, "blockIdx.x")
     sch.bind(items, "threadIdx.x")
     return items
 
 
-def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, thread_loop, reduction_start,
-            vector_factor) -> None:
+def _finish(
+    sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, thread_loop, reduction_start, vector_factor
+) -> None:
     sch.set_scope(conv, 0, "local")  # the accumulators: registers of one work-item
     sch.reverse_compute_at(epilogue, thread_loop, preserve_unit_loops=True)
     *_, channel = sch.get_loops(epilogue)

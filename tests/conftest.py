@@ -12,19 +12,31 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(module: str, *args: str, env: dict | None = None, timeout: float = 600,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    module: str, *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m tvm_mobilenet.<module> args...` in a fresh process."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", f"tvm_mobilenet.{module}", *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout, cwd=cwd or ROOT)
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", f"tvm_mobilenet.{module}", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+    )
 
 
 def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     """Exit code 2, one line on stderr that contains `fragments`, no traceback."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and not line.startswith("warning:")
+    ]
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
@@ -32,6 +44,6 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 
 @pytest.fixture(scope="session")
 def host_device():
-    from tvm_mobilenet.targets import load_device
+    from tvm_mobilenet.devices import load_device
 
     return load_device("x86")

@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from tvm_mobilenet.architecture import ModelConfig
 from tvm_mobilenet.errors import TuningLogError
-from tvm_mobilenet.tuning_log import META_FILE, RECORD_FILE, WORKLOAD_FILE, open_log
+from tvm_mobilenet.tune.log import META_FILE, RECORD_FILE, WORKLOAD_FILE, open_log
 
 from .conftest import ROOT
 
@@ -50,13 +49,18 @@ def test_bad_line_in_the_middle_is_an_error(tmp_path):
     lines = (log_dir / RECORD_FILE).read_bytes().splitlines(keepends=True)
     before = b"".join([lines[0], b"{garbage\n", *lines[1:]])
     (log_dir / RECORD_FILE).write_bytes(before)
-    with pytest.raises(TuningLogError, match="line 2 .* not valid JSON"):
+    with pytest.raises(TuningLogError, match=r"line 2 .* not valid JSON"):
         open_fixture(log_dir)
     assert (log_dir / RECORD_FILE).read_bytes() == before  # untouched
 
 
-@pytest.mark.parametrize("field,value", [("device", "x86/avx2"),
-                                         ("model", {"name": "mobilenet_v1", "alpha": 0.5, "resolution": 224, "batch": 1})])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("device", "x86/avx2"),
+        ("model", {"name": "mobilenet_v1", "alpha": 0.5, "resolution": 224, "batch": 1}),
+    ],
+)
 def test_log_for_another_target_or_model(tmp_path, field, value):
     log_dir = copy_fixture(tmp_path)
     before = {p.name: p.read_bytes() for p in log_dir.iterdir()}
@@ -68,7 +72,7 @@ def test_log_for_another_target_or_model(tmp_path, field, value):
 def test_records_without_meta_are_refused(tmp_path):
     log_dir = copy_fixture(tmp_path)
     (log_dir / META_FILE).unlink()
-    with pytest.raises(TuningLogError, match="no tvm_mobilenet.json"):
+    with pytest.raises(TuningLogError, match=r"no tvm_mobilenet\.json"):
         open_fixture(log_dir)
 
 
@@ -81,4 +85,7 @@ def test_new_log_is_created(tmp_path):
     meta = fixture_meta()
     log = open_log(tmp_path / "new", meta["device"], meta["target"], meta["model"], create=True)
     assert (tmp_path / "new" / META_FILE).exists() and len(log.database) == 0
-    assert not (tmp_path / "new" / WORKLOAD_FILE).exists() or (tmp_path / "new" / WORKLOAD_FILE).read_text() == ""
+    assert (
+        not (tmp_path / "new" / WORKLOAD_FILE).exists()
+        or (tmp_path / "new" / WORKLOAD_FILE).read_text() == ""
+    )

@@ -8,8 +8,8 @@ import pytest
 import tvm
 from tvm import s_tir
 
-from tvm_mobilenet.search import apply_template, template_kind
-from tvm_mobilenet.targets import load_device
+from tvm_mobilenet.devices import load_device
+from tvm_mobilenet.schedules.templates import apply_template, template_kind
 
 from .conftest import task_id, template_tasks
 
@@ -32,8 +32,13 @@ def test_arm_codegen(task, tmp_path):
     if shutil.which(CROSS_CXX):
         path = tmp_path / "task.so"
         executable.export_library(str(path), fcompile=tvm.support.cc.cross_compiler(CROSS_CXX))
-        assert "ARM aarch64" in subprocess.run(["file", "-b", str(path)], capture_output=True, text=True).stdout \
-            or path.read_bytes()[18] == 183  # e_machine EM_AARCH64 when `file` is absent
+        assert (
+            "ARM aarch64"
+            in subprocess.run(
+                ["file", "-b", str(path)], check=False, capture_output=True, text=True
+            ).stdout
+            or path.read_bytes()[18] == 183
+        )  # e_machine EM_AARCH64 when `file` is absent
 
 
 @pytest.mark.parametrize("task", template_tasks(MALI), ids=task_id)
@@ -46,5 +51,9 @@ def test_mali_codegen(task):
 
 @pytest.mark.parametrize("task", template_tasks(MALI)[::9], ids=task_id)
 def test_mali_sampled_knobs_codegen(task):
-    source = tvm.compile(scheduled(task, MALI, tuning=True), target=MALI.target).mod.imports[0].inspect_source()
+    source = (
+        tvm.compile(scheduled(task, MALI, tuning=True), target=MALI.target)
+        .mod.imports[0]
+        .inspect_source()
+    )
     assert "__kernel" in source

@@ -5,8 +5,8 @@ import pytest
 import tvm
 from tvm import s_tir
 
-from tvm_mobilenet.search import apply_template, template_kind
-from tvm_mobilenet.targets import load_device
+from tvm_mobilenet.devices import load_device
+from tvm_mobilenet.schedules.templates import apply_template, template_kind
 
 from .conftest import check_against_numpy, task_id, template_tasks
 
