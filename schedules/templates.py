@@ -1,8 +1,7 @@
 """Which template a fused function gets, and its schedule with heuristic knobs.
 
 A template applies to a function whose anchor block is one of TEMPLATE_BLOCKS, the names Relax's
-legalization gives NHWC convolutions (see tvm_mobilenet/model/relax_builder.py).
-"""
+legalization gives NHWC convolutions (see tvm_mobilenet/model/relax_builder.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +9,11 @@ import tvm
 from tvm import s_tir
 
 from tvm_mobilenet.errors import TvmMobilenetError
+from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
 
 from . import FAMILIES
 
-TEMPLATE_BLOCKS = {"group_conv2d_nhwc": "depthwise", "conv2d_nhwc": "conv"}
+TEMPLATE_BLOCKS = {DEPTHWISE_BLOCK: "depthwise", CONV_BLOCK: "conv"}
 
 
 def template_kind(mod: tvm.IRModule) -> str | None:
@@ -45,8 +45,7 @@ def heuristic_schedule(
     """The template's schedule of `mod` with heuristic knobs, or None if no template applies.
 
     Tuning measures it first (so the search starts from it and never ends slower than the untuned
-    build) and compilation uses it for functions without a tuning record.
-    """
+    build) and compilation uses it for functions without a tuning record."""
     kind = template_kind(mod)
     if kind is None:
         return None

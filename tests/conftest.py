@@ -42,6 +42,31 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
         assert fragment in lines[0], lines[0]
 
 
+TINY_MODEL = {"alpha": 0.25, "resolution": 32}
+LOG_DEVICE = ("x86", "avx2")  # a named device: the same target on every x86 machine with AVX2
+
+
+@pytest.fixture(scope="session")
+def tiny_log(tmp_path_factory) -> Path:
+    """A real tuning log, made here: MobileNet 0.25/32 for x86 'avx2', the heuristic schedules of
+    three depthwise tasks measured on this machine (copy it before changing it)."""
+    from tvm_mobilenet.devices import load_device
+    from tvm_mobilenet.model.architecture import ModelConfig
+    from tvm_mobilenet.model.source import BuiltinMobileNet
+    from tvm_mobilenet.tune.api import TuneArgs, tune
+
+    log_dir = tmp_path_factory.mktemp("tiny_log") / "log"
+    args = TuneArgs(
+        model=BuiltinMobileNet(ModelConfig(**TINY_MODEL)),
+        device=load_device(*LOG_DEVICE),
+        log_dir=log_dir,
+        trials=3,
+        ops="depthwise",
+    )
+    tune(args, print_fn=lambda _: None)
+    return log_dir
+
+
 @pytest.fixture(scope="session")
 def host_device():
     from tvm_mobilenet.devices import load_device

@@ -1,7 +1,6 @@
 """Real model files made by the frameworks themselves: a PyTorch MobileNet v1 exported to ONNX and
-.pt2,
-and a MobileNet-like Keras model converted to TFLite. Each maker skips the test if its framework is
-missing.
+.pt2, and a MobileNet-like Keras model converted to TFLite. Each maker skips the test if its
+framework is missing.
 """
 
 from __future__ import annotations
@@ -38,8 +37,8 @@ def torch_mobilenet(extra=None):
     """MobileNet v1 (alpha 0.25) as an nn.Module in eval mode, BatchNorm statistics randomised,
     ending in softmax.
 
-    `extra`, a module, is applied after the first convolution (to put an unsupported operator in
-    the graph).
+    `extra`, a module, is applied after the first convolution (to put an unsupported operator in the
+    graph).
     """
     torch = require("torch")
     nn = torch.nn
@@ -118,8 +117,7 @@ def keras_tflite(path: Path, extra=None) -> Path:
     TensorFlow to TFLite.
 
     `extra(probs)`, a TensorFlow function, is applied to the output (to put an unsupported operator
-    in the
-    graph; TensorFlow ops without a TFLite builtin become custom operators).
+    in the graph; TensorFlow ops without a TFLite builtin become custom operators).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     tf = require("tensorflow")

@@ -1,6 +1,5 @@
 """The benchmark on a tiny model: every installed peer matches the reference and is timed against
-ours,
-a peer whose import fails is skipped with a note, and the table, PNG and JSON are written."""
+ours, a peer whose import fails is skipped with a note, and the table, PNG and JSON are written."""
 
 from __future__ import annotations
 

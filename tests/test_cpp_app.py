@@ -1,6 +1,5 @@
 """The C++ example app: bundled with an aarch64 .so and run under qemu, and natively with an x86
-.so;
-both print the reference's top-5 and write probabilities that match the float64 reference."""
+.so; both print the reference's top-5 and write probabilities that match the float64 reference."""
 
 from __future__ import annotations
 
@@ -10,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from tvm_mobilenet.model import reference
 from tvm_mobilenet.farm.emulation import native_command
+from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
 

@@ -1,7 +1,6 @@
 """A real RPC tracker with two emulated aarch64 devices on 127.0.0.1: registration, errors, a
-cross-compiled
-.so verified on a device, and RPC tuning that survives a device killed mid-run. Emulated timings are
-never asserted: they are not performance."""
+cross-compiled .so verified on a device, and RPC tuning that survives a device killed mid-run.
+Emulated timings are never asserted: they are not performance."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Mali: every MobileNet depthwise and pointwise OpenCL kernel run on a real OpenCL implementation
-(PoCL)
-with the module's launch geometry and checked against the float64 reference; a whole-model Mali .so
-cross-compiled for the aarch64 host; tuning stopped at once on devices whose TVM runtime lacks
-OpenCL."""
+(PoCL) with the module's launch geometry and checked against the float64 reference; a whole-model
+Mali .so cross-compiled for the aarch64 host; tuning stopped at once on devices whose TVM runtime
+lacks OpenCL."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import pytest
 from tvm import s_tir
 
 from tvm_mobilenet.compile.opencl_check import (
-    TOLERANCE,
+    LAYER_TOLERANCE,
     OpenclDevice,
     check_layer,
     kernel_launch,
@@ -22,12 +21,12 @@ from tvm_mobilenet.compile.opencl_check import (
 )
 from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.model.architecture import ModelConfig
-from tvm_mobilenet.model.source import load_model
 from tvm_mobilenet.schedules.templates import apply_template, template_kind
 from tvm_mobilenet.tasks.extract import extract_tasks
 
 from .conftest import assert_usage_error, run_cli
 from .emulated import free_port
+from .template_tasks import param_id, task_ids, template_task
 
 MALI = load_device("mali", "rk3399-mali")
 SMALL = ["--alpha", "0.25", "--resolution", "32"]
@@ -42,20 +41,7 @@ FULL_SIZE_SHAPES = {
 }
 
 
-def _conv_tasks(config: ModelConfig, shapes: set[str] | None = None):
-    mod, _ = load_model(config)
-    return [
-        t
-        for t in extract_tasks(mod, MALI.target)
-        if template_kind(t.mod) and (shapes is None or t.shape in shapes)
-    ]
-
-
-TASKS = _conv_tasks(ModelConfig(0.25, 64)) + _conv_tasks(ModelConfig(1.0, 224), FULL_SIZE_SHAPES)
-
-
-def task_id(task):
-    return f"{task.kind}-{task.shape.replace(' ', '')}"
+TASKS = task_ids(ModelConfig(0.25, 64)) + task_ids(ModelConfig(1.0, 224), FULL_SIZE_SHAPES)
 
 
 @pytest.fixture(scope="module")
@@ -67,38 +53,40 @@ def opencl():
 
 
 def test_every_kind_is_covered():
-    kinds = {t.kind for t in TASKS}
+    kinds = {ident.split("-")[0] for _, ident in TASKS}
     assert {"depthwise", "pointwise"} <= kinds and len(TASKS) == 19 + len(FULL_SIZE_SHAPES)
 
 
-@pytest.mark.parametrize("task", TASKS, ids=task_id)
-def test_kernel_matches_reference_on_opencl(task, opencl):
+@pytest.mark.parametrize("item", TASKS, ids=param_id)
+def test_kernel_matches_reference_on_opencl(item, opencl):
+    task = template_task(MALI, item)
     launch = kernel_launch(scheduled_function(task, MALI, log=None), MALI.target)
     check = check_layer(task, launch, opencl)
-    assert check.max_abs_error <= TOLERANCE, (launch.global_size, launch.local_size)
+    assert check.max_abs_error <= LAYER_TOLERANCE, (launch.global_size, launch.local_size)
     assert (
         launch.private_floats <= 4 * 8
     )  # a few float4 accumulators per work-item: registers on a Mali
 
 
-@pytest.mark.parametrize("task", TASKS[::4], ids=task_id)
-def test_sampled_knobs_match_reference_on_opencl(task, opencl):
+@pytest.mark.parametrize("item", TASKS[::4], ids=param_id)
+def test_sampled_knobs_match_reference_on_opencl(item, opencl):
     """Schedules the template search samples (other tiles and work-group sizes) compute the same."""
+    task = template_task(MALI, item)
     for seed in (1, 2):
         sch = s_tir.Schedule(task.mod, seed=seed)
         apply_template(sch, template_kind(task.mod), "mali", MALI.target, tuning=True)
         launch = kernel_launch(sch.mod, MALI.target)
-        assert check_layer(task, launch, opencl, seed=seed).max_abs_error <= TOLERANCE
+        assert check_layer(task, launch, opencl, seed=seed).max_abs_error <= LAYER_TOLERANCE
 
 
 def test_wrong_launch_geometry_is_caught(opencl):
     """Half the work-groups leave outputs unwritten: the check must fail, not pass by luck."""
-    task = next(t for t in TASKS if t.kind == "depthwise")
+    task = template_task(MALI, next(item for item in TASKS if item[1].startswith("depthwise")))
     launch = kernel_launch(scheduled_function(task, MALI, log=None), MALI.target)
     half = (launch.global_size[0] // 2,)
     assert (
         check_layer(task, dataclasses.replace(launch, global_size=half), opencl).max_abs_error
-        > TOLERANCE
+        > LAYER_TOLERANCE
     )
 
 
@@ -113,7 +101,7 @@ def test_verify_cli_prints_every_layer(opencl):
         if line.split()[:1] in (["depthwise"], ["pointwise"])
     ]
     assert len(rows) == 18  # 13 depthwise-separable blocks minus the ones sharing a shape
-    assert all(float(row[-1]) <= TOLERANCE for row in rows)
+    assert all(float(row[-1]) <= LAYER_TOLERANCE for row in rows)
     assert "all 19 kernels match" in result.stdout
 
 
@@ -224,4 +212,4 @@ def test_verify_uses_the_logs_best_record(tmp_path, opencl):
     tuned = kernel_launch(scheduled_function(task, MALI, log), MALI.target)
     assert tuned.source == kernel_launch(sch.mod, MALI.target).source
     assert tuned.source != kernel_launch(scheduled_function(task, MALI, None), MALI.target).source
-    assert check_layer(task, tuned, opencl).max_abs_error <= TOLERANCE
+    assert check_layer(task, tuned, opencl).max_abs_error <= LAYER_TOLERANCE

@@ -1,7 +1,6 @@
 """Bring your own model: ONNX, TFLite and PyTorch MobileNets made here by their frameworks,
 imported, tuned,
-compiled for x86 and checked against the framework's own runtime; bad files get one clean line.
-"""
+compiled for x86 and checked against the framework's own runtime; bad files get one clean line."""
 
 import json
 import re
@@ -82,8 +81,8 @@ def test_compile_matches_the_source_runtime(kind, model_file, tmp_path):
     match = re.search(r"verified against (.+): max abs error (\S+) on the softmax", result.stdout)
     assert match and float(match.group(2)) <= TOLERANCE, result.stdout
 
-    # The .so runs unchanged in a runtime-only process; its output matches the framework's own,
-    # here too.
+    # The .so runs unchanged in a runtime-only process; its output matches the framework's own, here
+    # too.
     result = run_cli(
         "run",
         str(output),

@@ -5,8 +5,8 @@ import pytest
 import tvm
 from tvm import relax
 
-from tvm_mobilenet.model import reference
 from tvm_mobilenet.compile.build import build
+from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
 

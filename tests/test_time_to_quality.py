@@ -1,7 +1,6 @@
 """Time to quality: checkpoints from a recorded trace, log prefixes, and the 1.2x rule."""
 
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,9 @@ from tvm_mobilenet.model.source import BuiltinMobileNet
 from tvm_mobilenet.tune.api import TuneArgs
 from tvm_mobilenet.tune.log import RECORD_FILE, open_log
 
-FIXTURE = Path(__file__).resolve().parent / "data" / "tuning_log"
-FIXTURE_MODEL = ModelConfig(alpha=0.25, resolution=32, batch=1)
+from .conftest import LOG_DEVICE, TINY_MODEL
+
+FIXTURE_MODEL = ModelConfig(**TINY_MODEL)
 
 
 def test_checkpoints_take_the_records_logged_by_each_time():
@@ -34,13 +34,13 @@ def test_checkpoints_take_the_records_logged_by_each_time():
     ]
 
 
-def test_log_prefix_is_a_valid_log_with_the_first_records(tmp_path):
-    prefix = log_prefix(FIXTURE, 3, tmp_path / "prefix")
-    device = load_device("x86", "host")
+def test_log_prefix_is_a_valid_log_with_the_first_records(tmp_path, tiny_log):
+    prefix = log_prefix(tiny_log, 2, tmp_path / "prefix")
+    device = load_device(*LOG_DEVICE)
     log = open_log(prefix, device.label, device.target_config, FIXTURE_MODEL.key, create=False)
-    assert len(log.database.get_all_tuning_records()) == 3
-    first_three = (FIXTURE / RECORD_FILE).read_text().splitlines()[:3]
-    assert (prefix / RECORD_FILE).read_text().splitlines() == first_three
+    assert len(log.database.get_all_tuning_records()) == 2
+    first_two = (tiny_log / RECORD_FILE).read_text().splitlines()[:2]
+    assert (prefix / RECORD_FILE).read_text().splitlines() == first_two
 
 
 def test_time_to_quality_is_the_first_checkpoint_within_1_2x_of_the_final():
@@ -52,11 +52,11 @@ def test_time_to_quality_is_the_first_checkpoint_within_1_2x_of_the_final():
     assert report.time_to_quality().seconds == 120.0
 
 
-def test_tracing_refuses_a_log_that_already_has_records(tmp_path):
+def test_tracing_refuses_a_log_that_already_has_records(tmp_path, tiny_log):
     log_dir = tmp_path / "log"
-    shutil.copytree(FIXTURE, log_dir)
+    shutil.copytree(tiny_log, log_dir)
     args = TuneArgs(
-        model=BuiltinMobileNet(FIXTURE_MODEL), device=load_device("x86", "host"), log_dir=log_dir
+        model=BuiltinMobileNet(FIXTURE_MODEL), device=load_device(*LOG_DEVICE), log_dir=log_dir
     )
     with pytest.raises(TuningLogError, match="empty log"):
         trace_tuning(args, tmp_path / "trace.json")

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from tvm_mobilenet.tasks import weight_packing
 from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
+from tvm_mobilenet.tasks import weight_packing
 from tvm_mobilenet.tasks.extract import extract_tasks
 
 

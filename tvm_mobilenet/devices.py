@@ -1,19 +1,18 @@
 """Targets as data: `targets/<family>.json` lists a family's named devices and their TVM settings.
 
 Adding a device is adding an entry to that file. "auto" values are resolved on this machine
-(`mcpu`: the host CPU as LLVM names it; `num-cores`: the cores this process may use).
-"""
+(`mcpu`: the host CPU as LLVM names it; `num-cores`: the cores this process may use)."""
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import tvm
 
 from tvm_mobilenet.errors import TargetSpecError
 from tvm_mobilenet.resources import targets_dir
+from tvm_mobilenet.run.threads import available_cores
 
 TARGETS_DIR = targets_dir()
 
@@ -34,7 +33,6 @@ class DeviceSpec:
     measure: str  # "local" (this machine) or "rpc" (a device behind a tracker)
     cross_compiler: str | None = None
     qemu_cpu: str | None = None
-    extra: dict = field(default_factory=dict)
     machine_class: str | None = None  # what "auto" resolved to here, e.g. "rocketlake-2c"
 
     @property
@@ -48,8 +46,7 @@ class DeviceSpec:
     @property
     def log_name(self) -> str:
         """The device's default log directory name: per machine class for "auto" devices, since
-        records
-        measured on one CPU are not the best schedules for another (and are refused there)."""
+        records measured on one CPU are not the best schedules for another."""
         return f"{self.name}-{self.machine_class}" if self.machine_class else self.name
 
 
@@ -62,7 +59,7 @@ def _resolve_auto(config: dict) -> dict:
     if resolved.get("mcpu") == "auto":
         resolved["mcpu"] = str(tvm.target.codegen.llvm_get_system_cpu())
     if resolved.get("num-cores") == "auto":
-        resolved["num-cores"] = len(os.sched_getaffinity(0))
+        resolved["num-cores"] = available_cores()
     if isinstance(resolved.get("host"), dict):
         resolved["host"] = _resolve_auto(resolved["host"])
     return resolved
@@ -141,7 +138,7 @@ def _machine_class(raw: dict, resolved: dict) -> str | None:
 
 
 def all_devices() -> list[DeviceSpec]:
-    """Every device of every family (used by `--list-devices` and tests)."""
+    """Every device of every family."""
     return [
         load_device(family, name)
         for family in families()

@@ -4,29 +4,9 @@ import numpy as np
 import pytest
 import tvm
 
+from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.model import reference
 from tvm_mobilenet.tasks import weight_packing
-from tvm_mobilenet.devices import load_device
-from tvm_mobilenet.model.architecture import ModelConfig
-from tvm_mobilenet.model.source import load_model
-from tvm_mobilenet.schedules.templates import template_kind
-from tvm_mobilenet.tasks.extract import extract_tasks
-
-# 1.0/224 has every channel count and spatial size of the paper; 0.25/64 has 8-channel layers,
-# narrower than one AVX-512 register, and 2x2 maps.
-CONFIGS = [ModelConfig(1.0, 224), ModelConfig(0.25, 64)]
-
-
-def template_tasks(device):
-    tasks = []
-    for config in CONFIGS:
-        mod, _ = load_model(config)
-        tasks += [t for t in extract_tasks(mod, device.target) if template_kind(t.mod)]
-    return tasks
-
-
-def task_id(task):
-    return f"{task.kind}-{task.shape.replace(' ', '')}"
 
 
 def shapes(func):

@@ -13,15 +13,15 @@ from pathlib import Path
 from tvm_mobilenet.bench.harness import SystemResult, max_abs_error, time_round_robin
 from tvm_mobilenet.bench.peak import detect_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
-from tvm_mobilenet.bench.peers.ours import Ours, allow_tvm_threads
+from tvm_mobilenet.bench.peers.ours import Ours
 from tvm_mobilenet.bench.report import BenchReport
 from tvm_mobilenet.errors import TuningLogError, VerificationError
 from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.weights import get_weights
-from tvm_mobilenet.tune.log import default_log_dir
+from tvm_mobilenet.run.threads import allow_threads
+from tvm_mobilenet.tune.log import log_dir_to_read
 
-DEFAULT_TOLERANCE = 1e-4  # max abs error on the softmax output, as compile checks
 BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
@@ -36,7 +36,7 @@ class BenchArgs:
     )
     weights_file: Path | None = None
     seed: int = 0
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float = reference.SOFTMAX_TOLERANCE
 
 
 def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
@@ -45,7 +45,7 @@ def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
     from tvm_mobilenet.model.source import BuiltinMobileNet
 
     device = load_device("x86")
-    log_dir = default_log_dir(device)
+    log_dir = log_dir_to_read(device)
     compile_args = CompileArgs(
         model=BuiltinMobileNet(args.config, args.weights_file, args.seed),
         device=device,
@@ -110,7 +110,7 @@ def _prepare_and_check(system: Peer, args: BenchArgs, weights, threads: int, dat
 
 def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> BenchReport:
     """Check and time ours and every available peer at each thread count; return the report."""
-    allow_tvm_threads(max(args.threads))  # before anything imports tvm
+    allow_threads(max(args.threads))  # before our module's first call starts TVM's pool
     # Step 1. The model's weights, the fixed input, and the float64 answer every system must give.
     weights = get_weights(args.config, args.weights_file, args.seed)
     data = reference.sample_input(args.config)

@@ -1,13 +1,10 @@
 """Check every system against the float64 reference, then time them round-robin.
 
-Systems take turns within one process so that a change in the machine's load (it is shared) hits
-all of
-them alike. Between turns the process idles for SETTLE_SECONDS: ONNX Runtime's and PyTorch's
-workers keep
-spinning for tens of ms after a call (measured here: ORT burns ~25 ms of CPU), which would
-otherwise steal a
-core from the next system. Each turn then makes one untimed call (caches, waking the pool) and a
-few timed ones.
+Systems take turns within one process so that a change in the machine's load (it is shared) hits all
+of them alike. Between turns the process idles for SETTLE_SECONDS: ONNX Runtime's and PyTorch's
+workers keep spinning for tens of ms after a call (measured here: ORT burns ~25 ms of CPU), which
+would otherwise steal a core from the next system. Each turn then makes one untimed call (caches,
+waking the pool) and a few timed ones.
 """
 
 from __future__ import annotations
@@ -66,8 +63,8 @@ def max_abs_error(predict: Predict, data: np.ndarray, expected: np.ndarray) -> f
 def time_round_robin(
     predictors: dict[str, Predict], data: np.ndarray, repeat: int
 ) -> dict[str, list[float]]:
-    """`repeat` timed calls per system (ms), taken in turns of CALLS_PER_TURN; the order rotates
-    per round."""
+    """`repeat` timed calls per system (ms), taken in turns of CALLS_PER_TURN; the order rotates per
+    round."""
     names = list(predictors)
     latencies: dict[str, list[float]] = {name: [] for name in names}
     round_index = 0

@@ -1,5 +1,5 @@
-"""The CPU's fp32 FMA peak: cores x FMA units x vector lanes x 2 flops x clock, with where each
-came from."""
+"""The CPU's fp32 FMA peak: cores x FMA units x vector lanes x 2 flops x clock, with where each came
+from."""
 
 from __future__ import annotations
 

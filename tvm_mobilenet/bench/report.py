@@ -1,6 +1,5 @@
 """The benchmark's results: a table of medians with each system's ratio to ours, our % of the FMA
-peak,
-a PNG bar chart and a JSON form."""
+peak, a PNG bar chart and a JSON form."""
 
 from __future__ import annotations
 

@@ -1,12 +1,9 @@
 """Python entry point of the time-to-quality measurement.
 
 Tune from an empty log while a thread notes, every few seconds, how many records the log holds. The
-log
-only grows, so its first N records are exactly what a user who stopped tuning at that moment would
-have.
-Afterwards each checkpoint's prefix is compiled, and all checkpoint modules are timed in turns in
-one
-process, so the machine's load hits them alike.
+log only grows, so its first N records are exactly what a user who stopped tuning at that moment
+would have. Afterwards each checkpoint's prefix is compiled, and all checkpoint modules are timed in
+turns in one process, so the machine's load hits them alike.
 """
 
 from __future__ import annotations
@@ -74,8 +71,7 @@ def trace_tuning(
 ) -> list[tuple[float, int]]:
     """Tune `args` from an empty log; [(seconds since start, records)] each time the count changed.
 
-    The trace is written to `trace_path` even when tuning stops early (Ctrl-C, an error).
-    """
+    The trace is written to `trace_path` even when tuning stops early (Ctrl-C, an error)."""
     if _count_records(args.log_dir):
         raise TuningLogError(
             f"{args.log_dir} already holds records: time to quality starts from an empty log; "

@@ -1,10 +1,9 @@
 """The command-line layer: argument parsing and printing only.
 
 Each command is a module here with `main(argv, prog)`; it parses its flags and calls one plain
-function
-of its stage (tvm_mobilenet.tune.api.tune, tvm_mobilenet.compile.api.compile_model, ...), which
-tests call
-directly. `tvm-mobilenet COMMAND` and `python -m tvm_mobilenet.COMMAND` both end in `run_command`.
+function of its stage (tvm_mobilenet.tune.api.tune, tvm_mobilenet.compile.api.compile_model, ...),
+which tests call directly. `tvm-mobilenet COMMAND` and `python -m tvm_mobilenet.COMMAND` both end
+in `run_command`.
 """
 
 from __future__ import annotations

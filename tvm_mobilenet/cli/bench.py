@@ -1,12 +1,12 @@
 """Command line: benchmark our MobileNet .so against ONNX Runtime, OpenVINO, TFLite/XNNPACK and
 PyTorch.
 
-    python -m tvm_mobilenet.bench [--module build/x.so] [--threads 1,2] [--repeat 30] [--plot
-    bench.png] [--json]
+    tvm-mobilenet bench [--module build/x.so] [--threads 1,2] [--repeat 30]
+                        [--plot bench.png] [--json FILE.json]
 
 Every system runs the same model with the same weights; each is checked against the float64
-reference
-before it is timed. Peers come with `pip install '.[bench]'`; a missing one is skipped with a note.
+reference before it is timed. Peers come with `pip install '.[bench]'`; a missing one is skipped
+with a note.
 """
 
 from __future__ import annotations

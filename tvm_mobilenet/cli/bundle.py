@@ -1,5 +1,5 @@
-"""Command line: gather the C++ app, a compiled .so and the TVM runtime libraries into one folder
-to ship.
+"""Command line: gather the C++ app, a compiled .so and the TVM runtime libraries into one folder to
+ship.
 
     python -m tvm_mobilenet.bundle build/mobilenet_rasp4b.so -o dist/rasp4b
     # on the board:  cd rasp4b && ./mobilenet_app ./mobilenet_rasp4b.so [image.npy]

@@ -117,8 +117,8 @@ def add_rpc_args(parser: argparse.ArgumentParser, ndk: bool = True) -> None:
 
 
 def rpc_settings(args, device=None):
-    """RpcSettings from --rpc-tracker/--rpc-key (or TVM's environment variables); None if no
-    tracker given.
+    """RpcSettings from --rpc-tracker/--rpc-key (or TVM's environment variables); None if no tracker
+    given.
 
     The key defaults to the device's name (rasp4b, ...).
     """
@@ -174,21 +174,21 @@ def model_source(args):
     return ModelFile(args.model, shape)
 
 
-def device_and_log_dir(args, model=None):
+def device_and_log_dir(args, model=None, reading: bool = False):
     """The DeviceSpec from --target/--device, the log directory, and whether it was defaulted.
 
-    The default directory is tuning_logs/<target>/<device>/, plus a sub-directory per model file.
+    The default directory is tuning_logs/<target>/<device>/, plus a sub-directory per model file;
+    commands that only read records (`reading`) fall back to the log shipped with the package.
     """
     from tvm_mobilenet.devices import load_device
-    from tvm_mobilenet.tune.log import default_log_dir
+    from tvm_mobilenet.tune.log import default_log_dir, log_dir_to_read
 
     device = load_device(args.target, args.device)
     if args.log_dir is not None:
         return device, args.log_dir, False
-    log_dir = default_log_dir(device)
-    if model is not None and model.log_name is not None:
-        log_dir = log_dir / model.log_name
-    return device, log_dir, True
+    model_log_name = model.log_name if model is not None else None
+    find = log_dir_to_read if reading else default_log_dir
+    return device, find(device, model_log_name), True
 
 
 def _caused_by_ctrl_c(err: BaseException | None) -> bool:

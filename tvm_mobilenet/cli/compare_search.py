@@ -1,6 +1,6 @@
 """Command line: template vs auto search on each x86 depthwise and pointwise task, equal budgets.
 
-python -m tvm_mobilenet.compare_search --trials 64 --at 16,64 --plot docs/search_styles.png
+tvm-mobilenet compare-search --trials 64 --at 16,64 --plot docs/search_styles.png
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Command line: compile MobileNet v1 (or a model file) with its best tuning records into a .so,
-verified.
+verified against the reference.
 
-python -m tvm_mobilenet.compile --target x86 -o build/mobilenet_x86.so
-python -m tvm_mobilenet.compile --model mobilenet.tflite -o build/mobilenet_tflite.so
-python -m tvm_mobilenet.compile --target arm --device rasp4b -o build/m.so --rpc-tracker
-127.0.0.1:9190
+    tvm-mobilenet compile --target x86 -o build/mobilenet_x86.so
+    tvm-mobilenet compile --model mobilenet.tflite -o build/mobilenet_tflite.so
+    tvm-mobilenet compile --target arm --device rasp4b -o build/m.so \\
+                          --rpc-tracker 127.0.0.1:9190
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tvm_mobilenet.cli.common import (
 
 
 def main(argv=None, prog=None) -> int:
-    from tvm_mobilenet.compile.api import DEFAULT_TOLERANCE
+    from tvm_mobilenet.model.reference import SOFTMAX_TOLERANCE
 
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.compile", description=__doc__.splitlines()[0]
@@ -43,16 +43,16 @@ def main(argv=None, prog=None) -> int:
     parser.add_argument(
         "--tolerance",
         type=float,
-        default=DEFAULT_TOLERANCE,
+        default=SOFTMAX_TOLERANCE,
         help="max abs error on the softmax against the reference or the model file's framework "
-        f"(default {DEFAULT_TOLERANCE:g})",
+        f"(default {SOFTMAX_TOLERANCE:g})",
     )
     args = parser.parse_args(argv)
 
     from tvm_mobilenet.compile.api import CompileArgs, compile_model
 
     model = model_source(args)
-    device, log_dir, defaulted = device_and_log_dir(args, model)
+    device, log_dir, defaulted = device_and_log_dir(args, model, reading=True)
     compile_model(
         CompileArgs(
             model=model,

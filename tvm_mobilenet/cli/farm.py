@@ -1,13 +1,12 @@
 """Command line: a device farm on this machine: an RPC tracker and emulated aarch64 devices.
 
-    python -m tvm_mobilenet.farm tracker [--host 127.0.0.1] [--port 9190]
-    python -m tvm_mobilenet.farm emulate --tracker 127.0.0.1:9190 --key rasp4b --count 2 [--cpu
-    cortex-a72]
-    python -m tvm_mobilenet.farm status --tracker 127.0.0.1:9190
-    python -m tvm_mobilenet.farm stop
+    tvm-mobilenet farm tracker [--host 127.0.0.1] [--port 9190]
+    tvm-mobilenet farm emulate --tracker 127.0.0.1:9190 --key rasp4b --count 2 [--cpu cortex-a72]
+    tvm-mobilenet farm status --tracker 127.0.0.1:9190
+    tvm-mobilenet farm stop
 
-Emulated devices (qemu) give correct results and meaningless timings. Needs `tvm-mobilenet setup
-emulation` once.
+Emulated devices (qemu) give correct results and meaningless timings. They need
+`tvm-mobilenet setup emulation` once.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from tvm_mobilenet.cli.common import Parser
 
 def main(argv=None, prog=None) -> int:
     from tvm_mobilenet.farm import tracker as rpc_farm
+    from tvm_mobilenet.farm.emulation import qemu_cpu_for
 
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.farm", description=__doc__.splitlines()[0]
@@ -43,7 +43,11 @@ def main(argv=None, prog=None) -> int:
     emulate.add_argument("--tracker", required=True, metavar="HOST:PORT")
     emulate.add_argument("--key", required=True, help="device key to register under (e.g. rasp4b)")
     emulate.add_argument("--count", type=int, default=1, help="number of devices (default 1)")
-    emulate.add_argument("--cpu", default="cortex-a72", help="qemu CPU model (default cortex-a72)")
+    emulate.add_argument(
+        "--cpu",
+        help="qemu CPU model (default: the `qemu_cpu` of the ARM device named like the key in "
+        "targets/arm.json, else cortex-a72)",
+    )
     emulate.add_argument(
         "--host", default=rpc_farm.DEFAULT_HOST, help="address the devices bind (default 127.0.0.1)"
     )
@@ -63,11 +67,12 @@ def main(argv=None, prog=None) -> int:
         )
     elif args.command == "emulate":
         address = rpc_farm.parse_tracker(args.tracker)
+        cpu = args.cpu or qemu_cpu_for(args.key)
         started = rpc_farm.start_emulated_devices(
-            address, args.key, args.count, args.cpu, state_dir, args.host
+            address, args.key, args.count, cpu, state_dir, args.host
         )
         print(
-            f"{len(started)} emulated {args.cpu} device(s) registered under '{args.key}' at "
+            f"{len(started)} emulated {cpu} device(s) registered under '{args.key}' at "
             f"{address} "
             f"(pids {', '.join(str(p.pid) for p in started)}); emulated timings are not performance"
         )

@@ -1,6 +1,6 @@
 """Command line: print MobileNet v1's layer table (kind, input shape, mult-adds, params) and totals.
 
-python -m tvm_mobilenet.model --alpha 0.5 --resolution 160 [--json] [--save-weights FILE.npz]
+tvm-mobilenet model --alpha 0.5 --resolution 160 [--json] [--save-weights FILE.npz]
 """
 
 from __future__ import annotations

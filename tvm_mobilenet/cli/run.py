@@ -1,10 +1,8 @@
 """Command line: run an exported MobileNet .so with only the TVM runtime; print top-5 and latency.
 
-    python -m tvm_mobilenet.run build/mobilenet_x86.so [--input x.npy] [--output y.npy] [--repeat
-    N] [--json]
-                                [--model FILE]   # also run the source model file in its framework,
-                                compare
-    python -m tvm_mobilenet.run build/m_rasp4b.so --rpc-tracker 127.0.0.1:9190 --rpc-key rasp4b
+    tvm-mobilenet run build/mobilenet_x86.so [--input x.npy] [--output y.npy] [--repeat N] [--json]
+                      [--model FILE]   # also run the source model file in its framework, compare
+    tvm-mobilenet run build/m_rasp4b.so --rpc-tracker 127.0.0.1:9190 --rpc-key rasp4b
 
 Threads follow TVM_NUM_THREADS; unset, all the cores this process may use (TVM alone would take
 half).
@@ -13,11 +11,11 @@ half).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from tvm_mobilenet.cli.common import Parser, add_rpc_args
 from tvm_mobilenet.run.runtime import use_runtime_only
+from tvm_mobilenet.run.threads import use_all_cores
 
 
 def load_model_file(args):
@@ -63,7 +61,7 @@ def main(argv=None, prog=None) -> int:
     add_rpc_args(parser, ndk=False)
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("TVM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+    use_all_cores()
     model, input_shape, where = load_model_file(args)
     from tvm_mobilenet.model.reference import random_input
     from tvm_mobilenet.run.runtime import load_input

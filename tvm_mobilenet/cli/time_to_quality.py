@@ -1,14 +1,12 @@
 """Command line: wall time from an empty log until the whole model is within 1.2x of its final
 latency.
 
-    python -m tvm_mobilenet.time_to_quality --out build/ttq --plot docs/time_to_quality.png
+    tvm-mobilenet time-to-quality --out build/ttq --plot docs/time_to_quality.png
 
-Tunes x86 on this host with the default budget into OUT/log (a new directory), then compiles the
-log as it
-stood every --step-minutes and times those modules in turns. `--evaluate-only` redoes the second
-half from
-OUT/trace.json and OUT/log. The final log is an ordinary tuning log: copy it to tuning_logs/ to
-ship it.
+Tunes x86 on this host with the default budget into OUT/log (a new directory), then compiles the log
+as it stood every --step-minutes and times those modules in turns. `--evaluate-only` redoes the
+second half from OUT/trace.json and OUT/log. The final log is an ordinary tuning log: copy it to
+tuning_logs/ to ship it.
 """
 
 from __future__ import annotations
@@ -17,8 +15,8 @@ import json
 from pathlib import Path
 
 from tvm_mobilenet.bench.figures import pyplot, save
-from tvm_mobilenet.bench.peers.ours import allow_tvm_threads
 from tvm_mobilenet.cli.common import Parser, add_model_args, model_config
+from tvm_mobilenet.run.threads import allow_threads
 
 
 def format_table(report) -> str:
@@ -89,7 +87,7 @@ def main(argv=None, prog=None) -> int:
     args = parser.parse_args(argv)
     if args.step_minutes <= 0 or args.threads < 1 or args.repeat < 1:
         parser.error("--step-minutes, --threads and --repeat must be positive")
-    allow_tvm_threads(args.threads)  # before tvm is imported
+    allow_threads(args.threads)  # before the first timed module starts TVM's pool
 
     from tvm_mobilenet.bench import time_to_quality as ttq
     from tvm_mobilenet.devices import load_device

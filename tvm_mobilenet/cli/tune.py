@@ -1,9 +1,8 @@
 """Command line: tune MobileNet v1's convolutions for a target with MetaSchedule + XGBoost.
 
-python -m tvm_mobilenet.tune                       # this x86 host, default budget
-python -m tvm_mobilenet.tune --ops depthwise --trials 200 --log-dir my_logs
-python -m tvm_mobilenet.tune --target arm --device rasp4b --rpc-tracker 127.0.0.1:9190 --rpc-key
-rasp4b
+tvm-mobilenet tune                       # this x86 host, default budget
+tvm-mobilenet tune --ops depthwise --trials 200 --log-dir my_logs
+tvm-mobilenet tune --target arm --device rasp4b --rpc-tracker 127.0.0.1:9190 --rpc-key rasp4b
 """
 
 from __future__ import annotations

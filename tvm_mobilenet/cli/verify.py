@@ -1,10 +1,8 @@
 """Command line: run every generated OpenCL convolution kernel on an OpenCL device here (PoCL) and
 compare each layer with the float64 reference; exit 2 if one disagrees.
 
-    python -m tvm_mobilenet.verify --target mali [--device rk3399-mali] [--alpha 0.25 --resolution
-    64]
-    python -m tvm_mobilenet.verify --target mali --log-dir tuning_logs/mali/rk3399-mali   # the
-    tuned kernels
+    tvm-mobilenet verify --target mali [--device rk3399-mali] [--alpha 0.25 --resolution 64]
+    tvm-mobilenet verify --target mali --log-dir tuning_logs/mali/rk3399-mali  # tuned kernels
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from tvm_mobilenet.cli.common import (
 
 
 def main(argv=None, prog=None) -> int:
-    from tvm_mobilenet.compile.opencl_check import TOLERANCE
+    from tvm_mobilenet.compile.opencl_check import LAYER_TOLERANCE
 
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.verify", description=__doc__.splitlines()[0]
@@ -32,15 +30,15 @@ def main(argv=None, prog=None) -> int:
     parser.add_argument(
         "--tolerance",
         type=float,
-        default=TOLERANCE,
-        help=f"max abs error of one layer's output (default {TOLERANCE:g})",
+        default=LAYER_TOLERANCE,
+        help=f"max abs error of one layer's output (default {LAYER_TOLERANCE:g})",
     )
     args = parser.parse_args(argv)
 
     from tvm_mobilenet.compile.verify import VerifyArgs, verify_kernels
 
     model = model_source(args)
-    device, log_dir, defaulted = device_and_log_dir(args, model)
+    device, log_dir, defaulted = device_and_log_dir(args, model, reading=True)
     verify_kernels(
         VerifyArgs(
             model=model,

@@ -19,13 +19,11 @@ from tvm_mobilenet.compile.build import (
 from tvm_mobilenet.compile.cross import cross_compiler, export_function
 from tvm_mobilenet.devices import DeviceSpec
 from tvm_mobilenet.errors import SourceCheckUnavailable
-from tvm_mobilenet.model.reference import as_probabilities
+from tvm_mobilenet.model.reference import SOFTMAX_TOLERANCE, as_probabilities
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.log import TuningLog, open_log
 from tvm_mobilenet.tune.measure import RpcSettings
-
-DEFAULT_TOLERANCE = 1e-4  # max abs error on the softmax output
 
 
 @dataclass
@@ -35,7 +33,7 @@ class CompileArgs:
     output: Path
     log_dir: Path | None
     log_optional: bool = False  # True for the default log directory: compile untuned if absent
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float = SOFTMAX_TOLERANCE
     stock: bool = False  # no templates either: what stock TVM builds untuned (the baseline)
     rpc: RpcSettings | None = None  # a device to verify a cross-compiled module on
     ndk_cc: str | None = None
@@ -76,12 +74,9 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     """Build the tuned model into `args.output` and check it against the model's trusted output.
 
     The trusted output is the float64 reference (built-in MobileNet) or the file's own framework.
-    The
-    file appears under its name only after the check passed, or, when that framework is not
-    installed
-    here, after saying plainly that it was not checked. A cross-compiled module is checked on a
-    device
-    of `args.rpc`; without one it is written unverified, with a warning.
+    The file appears under its name only after the check passed, or, when that framework is not
+    installed here, after saying plainly that it was not checked. A cross-compiled module is checked
+    on a device of `args.rpc`; without one it is written unverified, with a warning.
     """
     compiler = cross_compiler(args.device, args.ndk_cc)
     # Step 1. The model, and the records that apply to it.

@@ -3,8 +3,7 @@ pyopencl on any OpenCL device (PoCL on a CPU here) with the launch geometry the 
 uses, and compare with the float64 reference.
 
 TVM's OpenCL runtime is not in the PyPI builds, so the module itself cannot be loaded here; the
-kernels are taken from its OpenCL C source and launched the way its host code would launch them.
-"""
+kernels are taken from its OpenCL C source and launched the way its host code would launch them."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ from tvm_mobilenet.schedules.templates import apply_template, template_kind
 from tvm_mobilenet.tasks.extract import Task
 from tvm_mobilenet.tune.log import TuningLog
 
-TOLERANCE = 1e-4  # max abs error of one layer's output (inputs uniform in [-1, 1])
+LAYER_TOLERANCE = 1e-4  # max abs error of one layer's output (inputs uniform in [-1, 1])
 MAX_PRIVATE_FLOATS = 1024  # per work-item; more is a schedule bug, not a register budget
 SETUP_HINT = "run `tvm-mobilenet setup opencl` (installs PoCL and pyopencl)"
 KERNEL_RE = re.compile(r"__kernel\s+void\s+(\w+)\s*\(([^)]*)\)")
@@ -205,7 +204,7 @@ def check_tasks(
     log: TuningLog | None,
     opencl: OpenclDevice,
     on_layer: Callable[[LayerCheck], None] = lambda _: None,
-    tolerance: float = TOLERANCE,
+    tolerance: float = LAYER_TOLERANCE,
 ) -> list[LayerCheck]:
     """Check every convolution task that has a template; VerificationError names the layers off."""
     checks = []

@@ -1,6 +1,5 @@
 """Python entry point of kernel verification: every generated OpenCL convolution kernel of the
-model,
-launched on an OpenCL device here and compared layer by layer with the float64 reference."""
+model, launched on an OpenCL device here and compared layer by layer with the float64 reference."""
 
 from __future__ import annotations
 
@@ -9,7 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tvm_mobilenet.compile.api import open_records
-from tvm_mobilenet.compile.opencl_check import TOLERANCE, LayerCheck, OpenclDevice, check_tasks
+from tvm_mobilenet.compile.opencl_check import (
+    LAYER_TOLERANCE,
+    LayerCheck,
+    OpenclDevice,
+    check_tasks,
+)
 from tvm_mobilenet.devices import DeviceSpec
 from tvm_mobilenet.errors import TvmMobilenetError
 from tvm_mobilenet.model.source import ModelSource
@@ -26,7 +30,7 @@ class VerifyArgs:
     log_optional: bool = (
         False  # True for the default log directory: the untuned schedules if absent
     )
-    tolerance: float = TOLERANCE
+    tolerance: float = LAYER_TOLERANCE
 
 
 def format_row(check: LayerCheck) -> str:

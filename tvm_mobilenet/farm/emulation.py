@@ -21,6 +21,21 @@ PYTHON = "usr/bin/python3.11"  # Debian bookworm's python, the version the aarch
 CROSS_SYSROOT = "/usr/aarch64-linux-gnu"  # Debian's g++-aarch64-linux-gnu libraries
 
 
+DEFAULT_QEMU_CPU = "cortex-a72"
+
+
+def qemu_cpu_for(key: str) -> str:
+    """The qemu CPU of the ARM device whose name is `key` in targets/arm.json (rasp4b:
+    cortex-a72; rk3399: cortex-a53), else cortex-a72."""
+    from tvm_mobilenet.devices import load_device
+    from tvm_mobilenet.errors import TargetSpecError
+
+    try:
+        return load_device("arm", key).qemu_cpu or DEFAULT_QEMU_CPU
+    except TargetSpecError:
+        return DEFAULT_QEMU_CPU
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("TVM_MOBILENET_CACHE", Path.home() / ".cache" / "tvm_mobilenet"))
 

@@ -1,7 +1,6 @@
 """MobileNet v1 as data (Howard et al. 2017, Table 1), with width multiplier alpha and resolution.
 
-Everything here is plain Python: shapes, mult-adds and parameter counts, no TVM.
-"""
+Everything here is plain Python: shapes, mult-adds and parameter counts, no TVM."""
 
 from __future__ import annotations
 

@@ -2,8 +2,7 @@
 checking.
 
 Each runner takes the file and one input array and returns the first output; a missing framework
-raises
-SourceCheckUnavailable naming the package to install.
+raises SourceCheckUnavailable naming the package to install.
 """
 
 from __future__ import annotations

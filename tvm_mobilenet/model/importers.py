@@ -1,10 +1,9 @@
 """Import a model file (.onnx, .tflite, or a torch.export program saved as .pt2) into Relax.
 
 One function per format behind `load_model_file`. Each reads the single float32 input's name, shape
-and
-layout from the file (or takes the shape given), and returns a Relax module whose convolutions are
-NCHW,
-so `tasks.extract_tasks` labels them depthwise / pointwise as for the built-in MobileNet.
+and layout from the file (or takes the shape given), and returns a Relax module normalised like the
+built-in MobileNet (normalize.py: NHWC convolutions, BatchNorm folded), so `tasks.extract_tasks`
+labels them depthwise / pointwise and the same templates apply.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Bring an imported Relax graph into the form the project's tasks expect: NHWC/HWIO convolutions
 with BatchNorm folded into them, so each fused task is one conv2d (+ bias, activation) that the
-templates in `schedules/` handle, as in `network.py` (which says why NHWC).
-"""
+templates in `schedules/` handle, as in `network.py` (which says why NHWC)."""
 
 from __future__ import annotations
 
@@ -34,8 +33,8 @@ class _RankMatchedOperands(relax.PyExprMutator):
     """Give elementwise ops rank-matched operands, which ConvertLayout can transpose.
 
     TFLite graphs add 1-D biases to NHWC tensors and clip for ReLU6; ConvertLayout knows no layout
-    for
-    a rank-1 constant or for clip, so it would wrap every bias-add and activation in two transposes.
+    for a rank-1 constant or for clip, so it would wrap every bias-add and activation in two
+    transposes.
     """
 
     def visit_call_(self, call: relax.Call) -> relax.Expr:

@@ -1,7 +1,6 @@
 """A float64 numpy MobileNet v1, written independently of TVM, to check every compiled module.
 
-BatchNorm is applied as its own step here (not folded), so the check also covers the folding.
-"""
+BatchNorm is applied as its own step here (not folded), so the check also covers the folding."""
 
 from __future__ import annotations
 
@@ -60,6 +59,11 @@ def batchnorm(x: np.ndarray, layer: Layer, weights: dict[str, np.ndarray]) -> np
     gamma, beta, mean, var = (weights[f"{layer.name}.{f}"].astype(np.float64) for f in BN_FIELDS)
     scale = gamma / np.sqrt(var + BN_EPSILON)
     return (x - mean[None, :, None, None]) * scale[None, :, None, None] + beta[None, :, None, None]
+
+
+# Max abs error on the softmax output that every check of a compiled model allows (compile, bench,
+# run --model).
+SOFTMAX_TOLERANCE = 1e-4
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

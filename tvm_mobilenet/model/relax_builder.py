@@ -4,8 +4,7 @@ The module takes NCHW input (as the paper, PyTorch and ONNX do) and computes in 
 innermost, depthwise and pointwise convolutions both load and store unit-stride vectors of channels
 (SIMD lanes on CPUs, float4 on GPUs), and every MobileNet channel count is a multiple of 8 for
 alpha >= 0.25, while the spatial sizes (112 ... 7) are not. Weights are pre-packed to match:
-HWIO for full and pointwise convolutions (output channels contiguous), HWOI for depthwise.
-"""
+HWIO for full and pointwise convolutions (output channels contiguous), HWOI for depthwise."""
 
 from __future__ import annotations
 

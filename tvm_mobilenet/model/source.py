@@ -1,8 +1,7 @@
 """Python entry point of the model stage: where a model comes from (the built-in MobileNet v1 or a
 file).
 
-Tune, compile (and bench) take a `ModelSource` and never ask which kind it is.
-"""
+Tune, compile (and bench) take a `ModelSource` and never ask which kind it is."""
 
 from __future__ import annotations
 

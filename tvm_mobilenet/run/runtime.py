@@ -1,8 +1,7 @@
 """Load and run an exported .so with only the TVM runtime (what an app does).
 
 Import this module before anything imports tvm, after setting TVM_USE_RUNTIME_LIB=1 (see
-`use_runtime_only`), to prove the .so needs nothing but libtvm_runtime and libtvm_ffi.
-"""
+`use_runtime_only`), to prove the .so needs nothing but libtvm_runtime and libtvm_ffi."""
 
 from __future__ import annotations
 

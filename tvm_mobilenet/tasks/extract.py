@@ -18,8 +18,7 @@ def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True
     """Legalize and fuse, exactly as compilation does, so task keys match the compiled functions.
 
     On CPUs, pointwise weights are then pre-packed per output-channel block (weight_packing.py);
-    `pack_weights=False` leaves them as stock TVM would (the untuned baseline).
-    """
+    `pack_weights=False` leaves them as stock TVM would (the untuned baseline)."""
     passes = [
         *relax.pipeline.library_dispatch_passes(target),
         relax.transform.LegalizeOps(),

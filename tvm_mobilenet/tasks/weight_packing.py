@@ -1,12 +1,11 @@
 """Pre-pack pointwise weights per block of output channels: HWIO [1, 1, I, O] -> [O/B, 1, 1, I, B].
 
 Why: in HWIO, the weights one output-channel tile needs are a column of I short runs, O floats
-apart.
-At O = 1024 that stride is 4 KB: every run lands in the same L1 set and on a new page, so the tile
-thrashes L1 and the hardware prefetcher cannot follow (measured here: 7x7x1024 pointwise at 139
+apart. At O = 1024 that stride is 4 KB: every run lands in the same L1 set and on a new page, so the
+tile thrashes L1 and the hardware prefetcher cannot follow (measured here: 7x7x1024 pointwise at 139
 GFLOP/s tuned, against ~300 for the other layers). Packed, a tile's weights are one sequential
-stream
-(the same blocking ONNX Runtime and XNNPACK use); the 7x7 layers run 2x faster, the others 2-10%.
+stream (the same blocking ONNX Runtime and XNNPACK use); the 7x7 layers run 2x faster, the others
+2-10%.
 
 The rewrite runs on the fused module (so tasks and compilation see the same functions): each fused
 pointwise function gets its weight buffer re-laid out (`transform_layout` on its conv block, which
@@ -20,10 +19,11 @@ import numpy as np
 import tvm
 from tvm import relax, s_tir, tirx  # noqa: F401  (tirx: PrimFunc)
 
+from tvm_mobilenet.tasks.blocks import CONV_BLOCK
+
 BLOCK = (
     64  # output channels per block: 4 AVX-512 / 16 NEON vectors, a multiple of every register tile
 )
-CONV_BLOCK = "conv2d_nhwc"
 WEIGHT_PARAM = 1  # fused conv functions take (data, weight, bias..., out)
 
 

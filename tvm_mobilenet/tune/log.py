@@ -20,17 +20,35 @@ import tvm
 from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import TuningLogError
+from tvm_mobilenet.resources import shipped_logs_dir
 from tvm_mobilenet.tune.progress import mean_seconds
 
 META_FILE = "tvm_mobilenet.json"
 WORKLOAD_FILE = "database_workload.json"
 RECORD_FILE = "database_tuning_record.json"
-LOGS_DIR = Path("tuning_logs")
+USER_LOGS_DIR = Path("tuning_logs")  # relative to the working directory: where `tune` writes
 
 
-def default_log_dir(device) -> Path:
-    """Where tune writes and compile reads a device's records unless --log-dir says otherwise."""
-    return LOGS_DIR / device.family / device.log_name
+def default_log_dir(device, model_log_name: str | None = None) -> Path:
+    """Where tune writes a device's records unless --log-dir says otherwise (a model file gets a
+    sub-directory of its own)."""
+    path = USER_LOGS_DIR / device.family / device.log_name
+    return path / model_log_name if model_log_name else path
+
+
+def shipped_log_dir(device, model_log_name: str | None = None) -> Path:
+    """The log shipped with the package for this device class (it may not exist)."""
+    path = shipped_logs_dir() / device.family / device.log_name
+    return path / model_log_name if model_log_name else path
+
+
+def log_dir_to_read(device, model_log_name: str | None = None) -> Path:
+    """The records compile uses by default: the user's own log, else the one shipped with the
+    package (the same directory when run from the repository), else the user's (absent: an untuned
+    build)."""
+    user = default_log_dir(device, model_log_name)
+    shipped = shipped_log_dir(device, model_log_name)
+    return shipped if not user.exists() and shipped.exists() else user
 
 
 def _set_aside_torn_line(path: Path, lines: list[bytes]) -> list[bytes]:

@@ -17,13 +17,13 @@ from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import FarmUnavailableError
 from tvm_mobilenet.farm.tracker import Tracker, require_devices
+from tvm_mobilenet.run.threads import available_cores, use_all_cores
 
 # A busy 2-core machine needs more than MetaSchedule's 30 s default to build a candidate.
 BUILD_TIMEOUT_SEC = 120
 RUN_TIMEOUT_SEC = 60
 # One remote candidate: waiting for a free device, upload, load, measure. A device that dies or
-# hangs
-# costs only the candidate it holds, after at most this long.
+# hangs costs only the candidate it holds, after at most this long.
 RPC_TIMEOUT_SEC = 120
 # When every device under the key is gone, how long a run waits for one to come back before it
 # stops.
@@ -37,10 +37,6 @@ class RpcSettings:
     tracker: Tracker
     key: str
     timeout_sec: float = RPC_TIMEOUT_SEC
-
-
-def local_workers() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def evaluator_config() -> ms.runner.EvaluatorConfig:
@@ -69,14 +65,8 @@ def cross_export(compiler: str):
 def make_builder(f_export=None) -> ms.builder.LocalBuilder:
     """Build candidates on this machine (`f_export` cross-exports them for a remote device)."""
     return ms.builder.LocalBuilder(
-        max_workers=local_workers(), timeout_sec=BUILD_TIMEOUT_SEC, f_export=f_export
+        max_workers=available_cores(), timeout_sec=BUILD_TIMEOUT_SEC, f_export=f_export
     )
-
-
-def use_all_cores() -> None:
-    """TVM's CPU runtime uses half the cores unless TVM_NUM_THREADS says otherwise (it assumes
-    hyper-threading); measure and run with every core this process may use, as deployed."""
-    os.environ.setdefault("TVM_NUM_THREADS", str(local_workers()))
 
 
 def make_runner(rpc: RpcSettings | None = None):
@@ -107,8 +97,7 @@ def make_rpc_runner(rpc: RpcSettings) -> ms.runner.RPCRunner:
         max_workers=devices,
     )
     # RPCRunner's pool has no timeout: a hung device (or a queue nobody serves) would block its
-    # worker
-    # forever. With one, the worker is killed and the candidate becomes "RPCRunner: Timeout".
+    # worker forever. With one, the worker is killed and the candidate becomes "RPCRunner: Timeout".
     runner.pool.shutdown(wait=False)
     runner.pool = PopenPoolExecutor(max_workers=devices, timeout=rpc.timeout_sec)
     return runner

@@ -4,8 +4,7 @@
   (what AutoTVM did);
 - "auto": MetaSchedule's generated space from the target's default rules (what Ansor did);
 - "both": one search over the union of the two spaces, keeping whichever measures best.
-Tasks without a template (pooling, classifier, softmax, layout change) use the generated space.
-"""
+Tasks without a template (pooling, classifier, softmax, layout change) use the generated space."""
 
 from __future__ import annotations
 

@@ -4,8 +4,7 @@ MetaSchedule's TuneContext imports `tvm.s_tir.tensor_intrin`, which parses about
 TVMScript functions, each calling `inspect.stack()`. For frames of frozen import machinery
 ("<frozen importlib._bootstrap>") `inspect` searches every loaded module for a source file: ~30 s
 of CPU per process on this machine. The parser only needs the frames' objects and the source
-lines of real files, so during that import frozen frames are listed without a source lookup.
-"""
+lines of real files, so during that import frozen frames are listed without a source lookup."""
 
 from __future__ import annotations
 

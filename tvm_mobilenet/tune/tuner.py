@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,9 +10,10 @@ import tvm
 from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import TuningError
+from tvm_mobilenet.run.threads import available_cores
 from tvm_mobilenet.tasks.extract import Task
 from tvm_mobilenet.tune.log import TuningLog
-from tvm_mobilenet.tune.measure import local_workers, make_builder, make_runner
+from tvm_mobilenet.tune.measure import make_builder, make_runner
 from tvm_mobilenet.tune.progress import Progress, ProgressCallback, mean_seconds
 from tvm_mobilenet.tune.startup import import_tensor_intrinsics
 
@@ -75,7 +75,7 @@ def make_cost_model() -> ms.cost_model.XGBModel:
         extractor=ms.feature_extractor.PerStoreFeature(),
         adaptive_training=True,
         num_warmup_samples=XGB_WARMUP_SAMPLES,
-        num_tuning_cores=len(os.sched_getaffinity(0)),
+        num_tuning_cores=available_cores(),
     )
 
 
@@ -153,8 +153,7 @@ def tune_tasks(
     (the template's heuristic one) measured first: the search then starts from it, and the
     tuned result is never slower than the untuned default. `callbacks` are extra MetaSchedule
     measure callbacks (run after each measured batch is in the log). Raises TuningError for a
-    task that ends with no valid candidate (all rejected or failed), after the others are tuned.
-    """
+    task that ends with no valid candidate (all rejected or failed), after the others are tuned."""
     import_tensor_intrinsics()  # before MetaSchedule does it the slow way
     report = TuneReport(str(log.path))
     missing = [
@@ -188,7 +187,7 @@ def tune_tasks(
                     search_strategy=strategy or make_strategy(),
                     task_name=task.name,
                     rand_state=seed + index,
-                    num_threads=local_workers(),
+                    num_threads=available_cores(),
                 )
                 _tune_one(ctx, searched, log, builder, runner, cost_model, progress, callbacks)
         best = log.best_seconds(task.mod)

@@ -3,7 +3,6 @@ count."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,6 @@ from tvm_mobilenet.errors import ModuleLoadError
 from tvm_mobilenet.model.architecture import ModelConfig
 
 AFFINITY_BIG_CORES = 1  # TVM's default thread-pool mode (threading::ThreadGroup::kBig)
-
-
-def allow_tvm_threads(count: int) -> None:
-    """Let TVM's thread pool grow to `count` threads; call before `import tvm`.
-
-    Without TVM_NUM_THREADS, TVM assumes x86 cores are hyper-threaded and uses half of them.
-    """
-    os.environ["TVM_NUM_THREADS"] = str(count)
 
 
 class Ours(Peer):
