@@ -14,28 +14,6 @@ import json
 from pathlib import Path
 
 from tvm_mobilenet.cli.common import Parser, add_rpc_args
-from tvm_mobilenet.run.runtime import use_runtime_only
-from tvm_mobilenet.run.threads import use_all_cores
-
-
-def load_model_file(args):
-    """The module loaded here with the runtime only, or on a remote device with --rpc-tracker."""
-    if args.rpc_tracker is None:
-        use_runtime_only()
-        from tvm_mobilenet.run.runtime import LoadedModel
-
-        model = LoadedModel(args.module)
-        return model, model.input_shape, "this machine"
-    from tvm_mobilenet.cli.common import rpc_settings
-    from tvm_mobilenet.farm.tracker import emulated_keys
-    from tvm_mobilenet.run.remote import RemoteModel
-
-    rpc = rpc_settings(args)
-    model = RemoteModel(args.module, rpc)
-    where = model.label + (
-        " (emulated: the latency is not performance)" if rpc.key in emulated_keys() else ""
-    )
-    return model, model.input_shape(), where
 
 
 def main(argv=None, prog=None) -> int:
@@ -61,36 +39,25 @@ def main(argv=None, prog=None) -> int:
     add_rpc_args(parser, ndk=False)
     args = parser.parse_args(argv)
 
-    use_all_cores()
-    model, input_shape, where = load_model_file(args)
-    from tvm_mobilenet.model.reference import random_input
-    from tvm_mobilenet.run.runtime import load_input
+    from tvm_mobilenet.cli.common import rpc_settings
+    from tvm_mobilenet.run.api import run_module
 
-    data = load_input(args.input) if args.input is not None else random_input(input_shape)
-    result = model.run(data, repeat=args.repeat)
-    if args.output is not None:
-        result.save(args.output)
-    comparison = (
-        compare_with_source(args.model, data, result.output) if args.model is not None else None
+    report = run_module(
+        args.module,
+        input_file=args.input,
+        repeat=args.repeat,
+        output_file=args.output,
+        model_file=args.model,
+        rpc=rpc_settings(args) if args.rpc_tracker is not None else None,
     )
+    result, comparison = report.result, report.source
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "module": str(args.module),
-                    "input_shape": list(input_shape),
-                    "ran_on": where,
-                    "median_ms": result.median_ms,
-                    "latencies_ms": result.latencies_ms,
-                    "top5": [[c, p] for c, p in result.top5()],
-                    **({"source": comparison} if comparison else {}),
-                }
-            )
-        )
+        print(json.dumps(report.as_dict()))
     else:
         print(
-            f"{args.module}: input {'x'.join(map(str, input_shape))}, "
-            f"median {result.median_ms:.2f} ms over {len(result.latencies_ms)} runs on {where}"
+            f"{args.module}: input {'x'.join(map(str, report.input_shape))}, "
+            f"median {result.median_ms:.2f} ms over {len(result.latencies_ms)} runs "
+            f"on {report.ran_on}"
         )
         for rank, (cls, prob) in enumerate(result.top5(), start=1):
             print(f"  top{rank}: class {cls:4d}  p={prob:.4f}")
@@ -100,14 +67,3 @@ def main(argv=None, prog=None) -> int:
                 f"{comparison['max_abs_error']:.2e} on the softmax"
             )
     return 0
-
-
-def compare_with_source(path: Path, data, output) -> dict:
-    """Run the model file in its own framework (no TVM compiler involved) and compare the
-    softmax."""
-    from tvm_mobilenet.model.frameworks import model_format, run_source
-    from tvm_mobilenet.model.reference import as_probabilities
-
-    framework, expected = run_source(model_format(path), path, data)
-    error = float(abs(as_probabilities(output) - as_probabilities(expected)).max())
-    return {"framework": framework, "max_abs_error": error}
