@@ -28,7 +28,7 @@ def _bench_without(module: str, *args: str, cwd) -> subprocess.CompletedProcess:
     code = (
         f"import sys, runpy; sys.modules[{module!r}] = None; sys.argv = ['bench', "
         f"*{list(args)!r}]; "
-        "runpy.run_module('tvm_mobilenet.cli.bench', run_name='__main__')"
+        "runpy.run_module('tvm_mobilenet.bench', run_name='__main__')"
     )
     return subprocess.run(
         [sys.executable, "-c", code],

@@ -18,6 +18,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm_mobilenet.errors import FarmUnavailableError
 from tvm_mobilenet.farm.tracker import Tracker, require_devices
 from tvm_mobilenet.run.threads import available_cores, use_all_cores
+from tvm_mobilenet.tune.startup import import_tensor_intrinsics
 
 # A busy 2-core machine needs more than MetaSchedule's 30 s default to build a candidate.
 BUILD_TIMEOUT_SEC = 120
@@ -63,9 +64,17 @@ def cross_export(compiler: str):
 
 
 def make_builder(f_export=None) -> ms.builder.LocalBuilder:
-    """Build candidates on this machine (`f_export` cross-exports them for a remote device)."""
+    """Build candidates on this machine (`f_export` cross-exports them for a remote device).
+
+    Each batch gets fresh worker processes, and building imports TVM's tensor intrinsics: ~30 s of
+    CPU per worker the slow way (measured 2026-11-26 on a 2-core EPYC: 120 s on a busy machine,
+    past the build timeout, so every candidate failed). The initializer imports them quickly.
+    """
     return ms.builder.LocalBuilder(
-        max_workers=available_cores(), timeout_sec=BUILD_TIMEOUT_SEC, f_export=f_export
+        max_workers=available_cores(),
+        timeout_sec=BUILD_TIMEOUT_SEC,
+        f_export=f_export,
+        initializer=import_tensor_intrinsics,
     )
 
 
