@@ -12,7 +12,7 @@ from tvm_mobilenet.farm.emulation import SETUP_COMMAND, emulation
 
 
 def require_emulation_setup() -> None:
-    """Skip (with the command to run) if scripts/setup_emulation.sh has not been run on this
+    """Skip (with the command to run) if `tvm-mobilenet setup emulation` has not been run on this
     machine."""
     problem = emulation().missing()
     if problem is None and shutil.which("aarch64-linux-gnu-g++") is None:

@@ -57,9 +57,7 @@ def test_two_emulated_devices_register(farm):
 def test_rpc_errors_are_one_line(farm):
     tune = ["tune", "--target", "arm", "--device", "rasp4b", *MODEL_FLAGS, "--trials", "2"]
     no_tracker_env = {"TVM_TRACKER_HOST": "", "TVM_TRACKER_PORT": ""}
-    assert_usage_error(
-        run_cli(*tune, env=no_tracker_env), "python -m tvm_mobilenet.cli.farm tracker"
-    )
+    assert_usage_error(run_cli(*tune, env=no_tracker_env), "python -m tvm_mobilenet.farm tracker")
     assert_usage_error(
         run_cli(*tune, "--rpc-tracker", f"127.0.0.1:{free_port()}"), "no RPC tracker answers"
     )

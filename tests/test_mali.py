@@ -109,7 +109,7 @@ def test_verify_without_opencl_device(tmp_path):
     result = run_cli(
         "verify", "--target", "mali", *SMALL, "--no-log", env={"OCL_ICD_VENDORS": str(tmp_path)}
     )
-    assert_usage_error(result, "setup_opencl.sh")
+    assert_usage_error(result, "tvm-mobilenet setup opencl")
 
 
 def test_verify_refuses_cpu_target():
@@ -119,9 +119,7 @@ def test_verify_refuses_cpu_target():
 @pytest.mark.slow
 def test_whole_model_mali_so_is_cross_compiled(tmp_path):
     if shutil.which(MALI.cross_compiler) is None:
-        pytest.skip(
-            f"{MALI.cross_compiler} is not installed: run `bash scripts/setup_emulation.sh`"
-        )
+        pytest.skip(f"{MALI.cross_compiler} is not installed: run `tvm-mobilenet setup emulation`")
     output = tmp_path / "m_mali.so"
     result = run_cli(
         "compile",

@@ -66,11 +66,11 @@ def test_log_for_another_target_or_model(tmp_path, copy_fixture, field, value):
     assert {p.name: p.read_bytes() for p in log_dir.iterdir()} == before
 
 
-def test_records_without_meta_are_refused(tmp_path, copy_fixture):
+def test_records_without_meta_are_refused(tmp_path, copy_fixture, tiny_log):
     log_dir = copy_fixture(tmp_path)
     (log_dir / META_FILE).unlink()
     with pytest.raises(TuningLogError, match=r"no tvm_mobilenet\.json"):
-        open_fixture(log_dir)
+        open_fixture(log_dir, meta_from=tiny_log)
 
 
 def test_missing_log_for_compile(tmp_path, tiny_log):
