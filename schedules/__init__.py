@@ -10,4 +10,3 @@ from __future__ import annotations
 from . import arm_cpu, mali, x86
 
 FAMILIES = {"x86": x86, "arm_cpu": arm_cpu, "mali": mali}
-TEMPLATE_KINDS = ("depthwise", "conv")

@@ -10,7 +10,7 @@ from . import cpu
 NEON = cpu.CpuParams(lanes=4, max_vectors=4, max_columns=4)
 
 
-def params_for(target: tvm.target.Target) -> cpu.CpuParams:  # pylint: disable=unused-argument
+def params_for(target: tvm.target.Target) -> cpu.CpuParams:
     return NEON
 
 

@@ -6,14 +6,15 @@ HWIO pointwise weights, so the channel loop is unit-stride everywhere and become
 
 Both templates build a register tile: a few output columns (w) by a few channel vectors,
 accumulated over the whole reduction and then passed through the fused bias + ReLU epilogue while
-still hot, with padding read in place (the pad block is inlined: no padded copy in memory).
-"""
+still hot, with padding read in place (the pad block is inlined: no padded copy in memory)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from tvm import s_tir
+
+from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
 
 from .fusion import inline_prologue_and_epilogue
 from .knobs import Knobs, extent
@@ -28,8 +29,16 @@ class CpuParams:
     max_columns: int  # output columns per register tile
 
 
-def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, parallel_loops, register_loop,
-            reduction_start, vector_factor) -> None:
+def _finish(
+    sch: s_tir.Schedule,
+    knobs: Knobs,
+    conv,
+    epilogue,
+    parallel_loops,
+    register_loop,
+    reduction_start,
+    vector_factor,
+) -> None:
     """Shared tail: epilogue at the tile, parallel outer loops, vector channel loops, unrolling.
 
     Loop kinds are set before the reduction is split into init + update, because parallel and
@@ -49,10 +58,12 @@ def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, parallel_loops, r
 def depthwise(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """out[n,h,w,c] = relu(bias[c] + sum_{kh,kw} in[n, h*s+kh, w*s+kw, c] * W[kh,kw,c])."""
     knobs = Knobs(sch, tuning)
-    conv = sch.get_sblock("group_conv2d_nhwc")
+    conv = sch.get_sblock(DEPTHWISE_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
-    (c_outer, c_inner), c_factors = knobs.tile(c, [params.lanes], max_innermost=params.lanes * params.max_vectors)
+    (c_outer, c_inner), c_factors = knobs.tile(
+        c, [params.lanes], max_innermost=params.lanes * params.max_vectors
+    )
     (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
     sch.reorder(n, h, w_outer, c_outer, kh, kw, rc, w_inner, c_inner)
     _finish(sch, knobs, conv, epilogue, [n, h, w_outer], c_outer, kh, c_factors[1])
@@ -62,14 +73,15 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """out[n,h,w,o] = relu(bias[o] + sum_{kh,kw,i} in[n, h*s+kh, w*s+kw, i] * W[kh,kw,i,o]).
 
     Pointwise (1x1) and full convolutions: a GEMM over input channels with a
-    columns x (vectors x lanes) register tile and the input channels split for cache reuse.
-    """
+    columns x (vectors x lanes) register tile and the input channels split for cache reuse."""
     knobs = Knobs(sch, tuning)
-    conv_block = sch.get_sblock("conv2d_nhwc")
+    conv_block = sch.get_sblock(CONV_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv_block)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
     vectors = max(1, params.max_vectors // 2)
-    (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(o, [vectors, params.lanes], max_innermost=params.lanes)
+    (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(
+        o, [vectors, params.lanes], max_innermost=params.lanes
+    )
     (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
     (i_outer, i_inner), _ = knobs.tile(i, [min(extent(sch, i), 64)], max_innermost=512)
     # Output-channel tiles outermost: one tile's weights stay in cache across all rows.

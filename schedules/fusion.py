@@ -1,4 +1,5 @@
-"""Block structure shared by every template: one convolution between inlined producers and an epilogue."""
+"""Block structure shared by every template: one convolution between inlined producers and an
+epilogue."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def inline_prologue_and_epilogue(sch: s_tir.Schedule, conv):
     position = names.index(sch.get(conv).name_hint)
     for block in blocks[:position]:
         sch.compute_inline(block)
-    after = blocks[position + 1:]
+    after = blocks[position + 1 :]
     if not after:  # a bare convolution: give it an epilogue that copies the result out
         return sch.cache_write(conv, 0, "global")
     for block in after[:-1]:

@@ -42,13 +42,16 @@ class Knobs:
         """Split `loop` into len(inner_wants) + 1 perfect tiles; returns (loops, factor RVs)."""
         decision = None if self.tuning else heuristic_split(extent(self.sch, loop), inner_wants)
         factors = self.sch.sample_perfect_tile(
-            loop, n=len(inner_wants) + 1, max_innermost_factor=max_innermost, decision=decision)
+            loop, n=len(inner_wants) + 1, max_innermost_factor=max_innermost, decision=decision
+        )
         return self.sch.split(loop, factors, preserve_unit_iters=True), factors
 
     def unroll(self, loop, default: int = 64) -> None:
         """Let LLVM-independent unrolling expand loops under `loop` up to a sampled step count."""
         steps = self.sch.sample_categorical(
-            candidates=list(UNROLL_STEPS), probs=[1 / len(UNROLL_STEPS)] * len(UNROLL_STEPS),
-            decision=None if self.tuning else UNROLL_STEPS.index(default))
+            candidates=list(UNROLL_STEPS),
+            probs=[1 / len(UNROLL_STEPS)] * len(UNROLL_STEPS),
+            decision=None if self.tuning else UNROLL_STEPS.index(default),
+        )
         self.sch.annotate(loop, "pragma_auto_unroll_max_step", steps)
         self.sch.annotate(loop, "pragma_unroll_explicit", 1)

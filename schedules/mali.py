@@ -3,8 +3,7 @@
 Each thread computes a few output pixels by one float4 of channels (Mali's ALUs are 128-bit
 vector units and its caches favour vectorized loads); the accumulators live in registers
 ("local"), the bias + ReLU epilogue is applied by the same thread, and padding is read in place.
-Threads per work-group, pixels per thread and the unroll step are the knobs.
-"""
+Threads per work-group, pixels per thread and the unroll step are the knobs."""
 
 from __future__ import annotations
 
@@ -12,6 +11,8 @@ from dataclasses import dataclass
 
 import tvm
 from tvm import s_tir
+
+from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
 
 from .fusion import inline_prologue_and_epilogue
 from .knobs import Knobs
@@ -33,14 +34,17 @@ def params_for(target: tvm.target.Target) -> GpuParams:
 def _bind_threads(sch: s_tir.Schedule, knobs: Knobs, params: GpuParams, loops) -> object:
     """Fuse the outer loops and split them into work-groups x work-items; returns the item loop."""
     fused = sch.fuse(*loops)
-    (groups, items), _ = knobs.tile(fused, [params.default_threads], max_innermost=params.max_threads)
+    (groups, items), _ = knobs.tile(
+        fused, [params.default_threads], max_innermost=params.max_threads
+    )
     sch.bind(groups, "blockIdx.x")
     sch.bind(items, "threadIdx.x")
     return items
 
 
-def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, thread_loop, reduction_start,
-            vector_factor) -> None:
+def _finish(
+    sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, thread_loop, reduction_start, vector_factor
+) -> None:
     sch.set_scope(conv, 0, "local")  # the accumulators: registers of one work-item
     sch.reverse_compute_at(epilogue, thread_loop, preserve_unit_loops=True)
     *_, channel = sch.get_loops(epilogue)
@@ -53,7 +57,7 @@ def _finish(sch: s_tir.Schedule, knobs: Knobs, conv, epilogue, thread_loop, redu
 
 def depthwise(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
     knobs = Knobs(sch, tuning)
-    conv = sch.get_sblock("group_conv2d_nhwc")
+    conv = sch.get_sblock(DEPTHWISE_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
     (c_outer, c_vector), c_factors = knobs.tile(c, [VECTOR], max_innermost=VECTOR)
@@ -65,7 +69,7 @@ def depthwise(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
 
 def conv(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
     knobs = Knobs(sch, tuning)
-    conv_block = sch.get_sblock("conv2d_nhwc")
+    conv_block = sch.get_sblock(CONV_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv_block)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
     # A thread's pixels are neighbours in one row: split the width, not the fused pixels, or the

@@ -12,26 +12,63 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(module: str, *args: str, env: dict | None = None, timeout: float = 600,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    module: str, *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m tvm_mobilenet.<module> args...` in a fresh process."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", f"tvm_mobilenet.{module}", *args], capture_output=True,
-                          text=True, env=full_env, timeout=timeout, cwd=cwd or ROOT)
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", f"tvm_mobilenet.{module}", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd or ROOT,
+    )
 
 
 def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     """Exit code 2, one line on stderr that contains `fragments`, no traceback."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    lines = [
+        line
+        for line in result.stderr.splitlines()
+        if line.strip() and not line.startswith("warning:")
+    ]
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
 
 
+TINY_MODEL = {"alpha": 0.25, "resolution": 32}
+LOG_DEVICE = ("x86", "avx2")  # a named device: the same target on every x86 machine with AVX2
+
+
+@pytest.fixture(scope="session")
+def tiny_log(tmp_path_factory) -> Path:
+    """A real tuning log, made here: MobileNet 0.25/32 for x86 'avx2', the heuristic schedules of
+    three depthwise tasks measured on this machine (copy it before changing it)."""
+    from tvm_mobilenet.devices import load_device
+    from tvm_mobilenet.model.architecture import ModelConfig
+    from tvm_mobilenet.model.source import BuiltinMobileNet
+    from tvm_mobilenet.tune.api import TuneArgs, tune
+
+    log_dir = tmp_path_factory.mktemp("tiny_log") / "log"
+    args = TuneArgs(
+        model=BuiltinMobileNet(ModelConfig(**TINY_MODEL)),
+        device=load_device(*LOG_DEVICE),
+        log_dir=log_dir,
+        trials=3,
+        ops="depthwise",
+    )
+    tune(args, print_fn=lambda _: None)
+    return log_dir
+
+
 @pytest.fixture(scope="session")
 def host_device():
-    from tvm_mobilenet.targets import load_device
+    from tvm_mobilenet.devices import load_device
 
     return load_device("x86")

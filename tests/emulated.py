@@ -1,4 +1,5 @@
-"""Helpers for tests that need the emulated aarch64 machine (qemu + arm64 rootfs + aarch64 TVM wheels)."""
+"""Helpers for tests that need the emulated aarch64 machine (qemu + arm64 rootfs + aarch64 TVM
+wheels)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import socket
 
 import pytest
 
-from tvm_mobilenet.emulation import SETUP_COMMAND, emulation
+from tvm_mobilenet.farm.emulation import SETUP_COMMAND, emulation
 
 
 def require_emulation_setup() -> None:
-    """Skip (with the command to run) if scripts/setup_emulation.sh has not been run on this machine."""
+    """Skip (with the command to run) if `tvm-mobilenet setup emulation` has not been run on this
+    machine."""
     problem = emulation().missing()
     if problem is None and shutil.which("aarch64-linux-gnu-g++") is None:
         problem = "aarch64-linux-gnu-g++ is not installed"

@@ -1,5 +1,6 @@
-"""Real model files made by the frameworks themselves: a PyTorch MobileNet v1 exported to ONNX and .pt2,
-and a MobileNet-like Keras model converted to TFLite. Each maker skips the test if its framework is missing.
+"""Real model files made by the frameworks themselves: a PyTorch MobileNet v1 exported to ONNX and
+.pt2, and a MobileNet-like Keras model converted to TFLite. Each maker skips the test if its
+framework is missing.
 """
 
 from __future__ import annotations
@@ -13,24 +14,41 @@ import pytest
 
 ALPHA, RESOLUTION, CLASSES = 0.25, 32, 100
 # Channels of MobileNet v1's depthwise-separable blocks at alpha=1, and their strides.
-BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5, (1024, 2), (1024, 1)]
+BLOCKS = [
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    *[(512, 1)] * 5,
+    (1024, 2),
+    (1024, 1),
+]
 
 
 def require(module: str):
-    return pytest.importorskip(module, reason=f"{module} is not installed (pip install '.[frameworks]')")
+    return pytest.importorskip(
+        module, reason=f"{module} is not installed (pip install '.[frameworks]')"
+    )
 
 
 def torch_mobilenet(extra=None):
-    """MobileNet v1 (alpha 0.25) as an nn.Module in eval mode, BatchNorm statistics randomised, ending in softmax.
+    """MobileNet v1 (alpha 0.25) as an nn.Module in eval mode, BatchNorm statistics randomised,
+    ending in softmax.
 
-    `extra`, a module, is applied after the first convolution (to put an unsupported operator in the graph).
+    `extra`, a module, is applied after the first convolution (to put an unsupported operator in the
+    graph).
     """
     torch = require("torch")
     nn = torch.nn
 
     def conv_bn(cin, cout, stride, groups=1, kernel=3):
-        return [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
-                nn.BatchNorm2d(cout), nn.ReLU()]
+        return [
+            nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+        ]
 
     class MobileNetV1(nn.Module):
         def __init__(self):
@@ -39,7 +57,9 @@ def torch_mobilenet(extra=None):
             layers = conv_bn(3, width(32), 2) + ([extra] if extra is not None else [])
             cin = width(32)
             for cout, stride in BLOCKS:
-                layers += conv_bn(cin, cin, stride, groups=cin) + conv_bn(cin, width(cout), 1, kernel=1)
+                layers += conv_bn(cin, cin, stride, groups=cin) + conv_bn(
+                    cin, width(cout), 1, kernel=1
+                )
                 cin = width(cout)
             self.features = nn.Sequential(*layers)
             self.classifier = nn.Linear(cin, CLASSES)
@@ -49,7 +69,9 @@ def torch_mobilenet(extra=None):
 
     torch.manual_seed(0)
     model = MobileNetV1().eval()
-    for module in model.modules():  # trained-looking statistics, so folding BatchNorm is really tested
+    for (
+        module
+    ) in model.modules():  # trained-looking statistics, so folding BatchNorm is really tested
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 2.0)
@@ -69,9 +91,16 @@ def export_onnx(model, path: Path, dynamic_batch: bool = False) -> Path:
     require("onnx")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example_input(),), str(path), input_names=["image"], output_names=["probs"],
-                          opset_version=13, dynamo=False,
-                          dynamic_axes={"image": {0: "batch"}} if dynamic_batch else None)
+        torch.onnx.export(
+            model,
+            (example_input(),),
+            str(path),
+            input_names=["image"],
+            output_names=["probs"],
+            opset_version=13,
+            dynamo=False,
+            dynamic_axes={"image": {0: "batch"}} if dynamic_batch else None,
+        )
     return path
 
 
@@ -84,10 +113,11 @@ def export_pt2(model, path: Path) -> Path:
 
 
 def keras_tflite(path: Path, extra=None) -> Path:
-    """A MobileNet-like Keras model (NHWC, depthwise-separable blocks, ReLU6) converted by TensorFlow to TFLite.
+    """A MobileNet-like Keras model (NHWC, depthwise-separable blocks, ReLU6) converted by
+    TensorFlow to TFLite.
 
-    `extra(probs)`, a TensorFlow function, is applied to the output (to put an unsupported operator in the
-    graph; TensorFlow ops without a TFLite builtin become custom operators).
+    `extra(probs)`, a TensorFlow function, is applied to the output (to put an unsupported operator
+    in the graph; TensorFlow ops without a TFLite builtin become custom operators).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     tf = require("tensorflow")
@@ -103,8 +133,14 @@ def keras_tflite(path: Path, extra=None) -> Path:
         x = norm(x)
         channels = x.shape[-1]
         rng = np.random.default_rng(channels)
-        norm.set_weights([rng.uniform(0.5, 1.5, channels), rng.uniform(-0.2, 0.2, channels),
-                          rng.uniform(-0.2, 0.2, channels), rng.uniform(0.5, 2.0, channels)])
+        norm.set_weights(
+            [
+                rng.uniform(0.5, 1.5, channels),
+                rng.uniform(-0.2, 0.2, channels),
+                rng.uniform(-0.2, 0.2, channels),
+                rng.uniform(0.5, 2.0, channels),
+            ]
+        )
         return layers.ReLU(6.0)(x)
 
     image = keras.Input((RESOLUTION, RESOLUTION, 3), batch_size=1, name="image")
@@ -113,15 +149,22 @@ def keras_tflite(path: Path, extra=None) -> Path:
         x = conv_bn(x, None, stride, depthwise=True)
         x = conv_bn(x, max(int(filters * ALPHA), 8), 1, kernel=1)
     x = layers.GlobalAveragePooling2D()(x)
-    probs = layers.Dense(CLASSES, activation="softmax",
-                         kernel_initializer=keras.initializers.RandomNormal(stddev=2.0))(x)
+    probs = layers.Dense(
+        CLASSES,
+        activation="softmax",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=2.0),
+    )(x)
     model = keras.Model(image, probs)
     if extra is None:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
     else:
-        with_extra = tf.function(lambda x: extra(model(x)),
-                                 input_signature=[tf.TensorSpec((1, RESOLUTION, RESOLUTION, 3), tf.float32)])
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([with_extra.get_concrete_function()], model)
+        with_extra = tf.function(
+            lambda x: extra(model(x)),
+            input_signature=[tf.TensorSpec((1, RESOLUTION, RESOLUTION, 3), tf.float32)],
+        )
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [with_extra.get_concrete_function()], model
+        )
         converter.allow_custom_ops = True
     path.write_bytes(converter.convert())
     return path

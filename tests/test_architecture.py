@@ -4,18 +4,18 @@ import json
 
 import pytest
 
-from tvm_mobilenet.architecture import ModelConfig, layer_table, layers, totals
 from tvm_mobilenet.errors import ModelSpecError
+from tvm_mobilenet.model.architecture import ModelConfig, layer_table, layers, totals
 
 from .conftest import run_cli
 
 # (alpha, resolution, million mult-adds, million parameters) as printed in the paper.
 PAPER = [
-    (1.0, 224, 569, 4.2),   # Table 6
+    (1.0, 224, 569, 4.2),  # Table 6
     (0.75, 224, 325, 2.6),
     (0.5, 224, 149, 1.3),
     (0.25, 224, 41, 0.5),
-    (1.0, 192, 418, 4.2),   # Table 7
+    (1.0, 192, 418, 4.2),  # Table 7
     (1.0, 160, 290, 4.2),
     (1.0, 128, 186, 4.2),
 ]
@@ -38,7 +38,21 @@ def test_layer_structure_follows_table_1():
     all_layers = layers(ModelConfig())
     kinds = [layer.kind for layer in all_layers]
     assert kinds.count("depthwise") == 13 and kinds.count("pointwise") == 13
-    assert [l.stride for l in all_layers if l.kind == "depthwise"] == [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
+    assert [layer.stride for layer in all_layers if layer.kind == "depthwise"] == [
+        1,
+        2,
+        1,
+        2,
+        1,
+        2,
+        1,
+        1,
+        1,
+        1,
+        1,
+        2,
+        1,
+    ]
     assert all_layers[-2].in_size == 7 and all_layers[-1].in_channels == 1024
 
 

@@ -1,5 +1,5 @@
-"""The C++ example app: bundled with an aarch64 .so and run under qemu, and natively with an x86 .so;
-both print the reference's top-5 and write probabilities that match the float64 reference."""
+"""The C++ example app: bundled with an aarch64 .so and run under qemu, and natively with an x86
+.so; both print the reference's top-5 and write probabilities that match the float64 reference."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from tvm_mobilenet import reference
-from tvm_mobilenet.architecture import ModelConfig
-from tvm_mobilenet.emulation import native_command
-from tvm_mobilenet.interface.model import load_model
+from tvm_mobilenet.farm.emulation import native_command
+from tvm_mobilenet.model import reference
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import load_model
 
 from .conftest import run_cli
 from .emulated import require_emulation_setup
@@ -22,17 +22,30 @@ CONFIG = ModelConfig(0.25, 32)
 
 def compile_so(tmp_path, target_flags, name):
     output = tmp_path / name
-    result = run_cli("compile", *target_flags, "--alpha", "0.25", "--resolution", "32", "--no-log", "-o", str(output))
+    result = run_cli(
+        "compile",
+        *target_flags,
+        "--alpha",
+        "0.25",
+        "--resolution",
+        "32",
+        "--no-log",
+        "-o",
+        str(output),
+    )
     assert result.returncode == 0, result.stderr
     return output
 
 
 def bundle(tmp_path, module):
     folder = tmp_path / f"dist_{module.stem}"
-    result = run_cli("bundle", str(module), "-o", str(folder), "--build-dir", str(tmp_path / "app_build"))
+    result = run_cli(
+        "bundle", str(module), "-o", str(folder), "--build-dir", str(tmp_path / "app_build")
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["mobilenet_app", module.name, "libtvm_runtime.so", "libtvm_ffi.so"])
+        ["mobilenet_app", module.name, "libtvm_runtime.so", "libtvm_ffi.so"]
+    )
     return folder
 
 
@@ -52,16 +65,37 @@ def test_cpp_app_matches_reference_under_qemu_and_natively(tmp_path):
     _, weights = load_model(CONFIG)
     expected = reference.forward(CONFIG, weights, data)
 
-    # aarch64: cross-compiled model and app, run by qemu from the bundle folder (libraries beside it).
-    folder = bundle(tmp_path, compile_so(tmp_path, ["--target", "arm", "--device", "rasp4b"], "m_arm.so"))
-    proc = subprocess.run([*native_command(folder / "mobilenet_app"), "m_arm.so", str(tmp_path / "input.npy"),
-                           str(tmp_path / "arm.f32")], capture_output=True, text=True, cwd=folder, timeout=300,
-                          env={"QEMU_CPU": "cortex-a72", "PATH": "/usr/bin:/bin"})
+    # aarch64: cross-compiled model and app, run by qemu from the bundle folder (libraries beside
+    # it).
+    folder = bundle(
+        tmp_path, compile_so(tmp_path, ["--target", "arm", "--device", "rasp4b"], "m_arm.so")
+    )
+    proc = subprocess.run(
+        [
+            *native_command(folder / "mobilenet_app"),
+            "m_arm.so",
+            str(tmp_path / "input.npy"),
+            str(tmp_path / "arm.f32"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=300,
+        env={"QEMU_CPU": "cortex-a72", "PATH": "/usr/bin:/bin"},
+    )
     check_app_output(proc, tmp_path / "arm.f32", expected)
 
     # x86-64: the same app built natively, fed a raw float32 file this time.
     data.astype(np.float32).tofile(tmp_path / "input.f32")
     folder = bundle(tmp_path, compile_so(tmp_path, ["--target", "x86"], "m_x86.so"))
-    proc = subprocess.run(["./mobilenet_app", "m_x86.so", str(tmp_path / "input.f32"), str(tmp_path / "x86.f32")],
-                          capture_output=True, text=True, cwd=folder, timeout=300, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        ["./mobilenet_app", "m_x86.so", str(tmp_path / "input.f32"), str(tmp_path / "x86.f32")],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     check_app_output(proc, tmp_path / "x86.f32", expected)

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import pytest
 
-from tvm_mobilenet import reference
-from tvm_mobilenet.architecture import ModelConfig
-from tvm_mobilenet.interface.model import load_model
-from tvm_mobilenet.search import space_generator
-from tvm_mobilenet.tasks import extract_tasks
-from tvm_mobilenet.tuner import tune_tasks
-from tvm_mobilenet.tuning_log import RECORD_FILE, open_log
+from tvm_mobilenet.model import reference
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import load_model
+from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tune.log import RECORD_FILE, open_log
+from tvm_mobilenet.tune.spaces import space_generator
+from tvm_mobilenet.tune.tuner import tune_tasks
 
 from .conftest import ROOT, run_cli
 
@@ -24,11 +24,20 @@ TRIALS = 3
 def tune_two_tasks(log_dir, device):
     mod, _ = load_model(CONFIG)
     tasks = extract_tasks(mod, device.target)
-    chosen = [next(t for t in tasks if t.kind == "depthwise"), next(t for t in tasks if t.kind == "pointwise")]
+    chosen = [
+        next(t for t in tasks if t.kind == "depthwise"),
+        next(t for t in tasks if t.kind == "pointwise"),
+    ]
     log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
     lines = []
-    report = tune_tasks(chosen, [TRIALS, TRIALS], log, device.target,
-                        lambda task: space_generator(task, "both", device.schedule_family, device.target), print_fn=lines.append)
+    report = tune_tasks(
+        chosen,
+        [TRIALS, TRIALS],
+        log,
+        device.target,
+        lambda task: space_generator(task, "both", device.schedule_family, device.target),
+        print_fn=lines.append,
+    )
     return report, lines, tasks
 
 
@@ -39,8 +48,9 @@ def test_tune_resume_compile_run(tmp_path, host_device):
     report, lines, all_tasks = tune_two_tasks(log_dir, host_device)
     assert report.measured_now == 2 * TRIALS
     # A real time, not the failure sentinel (1e10 s); loose, since a loaded CI machine is slow.
-    assert all(r.trials == TRIALS and r.best_seconds and r.best_seconds < 1.0 for r in report.results), \
-        [(r.trials, r.best_seconds) for r in report.results]
+    assert all(
+        r.trials == TRIALS and r.best_seconds and r.best_seconds < 1.0 for r in report.results
+    ), [(r.trials, r.best_seconds) for r in report.results]
     assert any("trials 3/3" in line and "best" in line and "ETA" in line for line in lines)
     records = (log_dir / RECORD_FILE).read_bytes()
     assert len(records.splitlines()) == 2 * TRIALS
@@ -54,24 +64,51 @@ def test_tune_resume_compile_run(tmp_path, host_device):
 
     # Step 3. Compile with the records; the untuned tasks are named.
     output = tmp_path / "mobilenet.so"
-    result = run_cli("compile", "--alpha", "0.25", "--resolution", "32", "--log-dir", str(log_dir), "-o", str(output))
+    result = run_cli(
+        "compile",
+        "--alpha",
+        "0.25",
+        "--resolution",
+        "32",
+        "--log-dir",
+        str(log_dir),
+        "-o",
+        str(output),
+    )
     assert result.returncode == 0, result.stderr
-    untuned = [line for line in result.stdout.splitlines() if line.startswith("warning: no tuning record")]
+    untuned = [
+        line for line in result.stdout.splitlines() if line.startswith("warning: no tuning record")
+    ]
     assert len(untuned) == len(all_tasks) - 2
     assert output.exists() and "max abs error" in result.stdout
 
     # Step 4. A runtime-only process loads it and matches the reference.
     probe = (
-        "import sys; from tvm_mobilenet import run\n"
+        "import sys; from tvm_mobilenet.cli import run\n"
         "try:\n    run.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         "maps = open('/proc/self/maps').read()\n"
         "print('COMPILER_LOADED' if 'libtvm.so' in maps else 'RUNTIME_ONLY')\n"
     )
     out_file = tmp_path / "y.npy"
-    proc = subprocess.run([sys.executable, "-c", probe, str(output), "--json", "--repeat", "3",
-                           "--output", str(out_file)], capture_output=True, text=True, cwd=ROOT,
-                          env={"PYTHONPATH": str(ROOT), "TVM_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            probe,
+            str(output),
+            "--json",
+            "--repeat",
+            "3",
+            "--output",
+            str(out_file),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "TVM_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.splitlines()[0])
     assert proc.stdout.splitlines()[1] == "RUNTIME_ONLY"

@@ -1,6 +1,6 @@
-"""A real RPC tracker with two emulated aarch64 devices on 127.0.0.1: registration, errors, a cross-compiled
-.so verified on a device, and RPC tuning that survives a device killed mid-run. Emulated timings are
-never asserted: they are not performance."""
+"""A real RPC tracker with two emulated aarch64 devices on 127.0.0.1: registration, errors, a
+cross-compiled .so verified on a device, and RPC tuning that survives a device killed mid-run.
+Emulated timings are never asserted: they are not performance."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from tvm_mobilenet import reference
-from tvm_mobilenet.architecture import ModelConfig
-from tvm_mobilenet.interface.model import load_model
+from tvm_mobilenet.model import reference
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import load_model
 
 from .conftest import assert_usage_error, run_cli
 from .emulated import free_port, require_emulation_setup
@@ -29,7 +29,7 @@ MODEL_FLAGS = ["--alpha", "0.25", "--resolution", "32"]
 def farm(tmp_path_factory):
     """A tracker and two emulated devices under KEY, stopped (process groups and all) at the end."""
     require_emulation_setup()
-    from tvm_mobilenet import rpc_farm
+    from tvm_mobilenet.farm import tracker as rpc_farm
 
     state_dir = tmp_path_factory.mktemp("farm_state")
     tracker, _ = rpc_farm.start_tracker(port=free_port(), state_dir=state_dir)
@@ -45,7 +45,9 @@ def farm_env(farm) -> dict:
 
 
 def test_two_emulated_devices_register(farm):
-    result = run_cli("farm", "status", "--tracker", str(farm["tracker"]), env=farm_env(farm), timeout=120)
+    result = run_cli(
+        "farm", "status", "--tracker", str(farm["tracker"]), env=farm_env(farm), timeout=120
+    )
     assert result.returncode == 0, result.stderr
     row = next(line.split() for line in result.stdout.splitlines() if line.startswith(KEY))
     assert row[1:] == ["2", "2", "0", "0"]  # devices, free, busy, queued
@@ -56,24 +58,46 @@ def test_rpc_errors_are_one_line(farm):
     tune = ["tune", "--target", "arm", "--device", "rasp4b", *MODEL_FLAGS, "--trials", "2"]
     no_tracker_env = {"TVM_TRACKER_HOST": "", "TVM_TRACKER_PORT": ""}
     assert_usage_error(run_cli(*tune, env=no_tracker_env), "python -m tvm_mobilenet.farm tracker")
-    assert_usage_error(run_cli(*tune, "--rpc-tracker", f"127.0.0.1:{free_port()}"), "no RPC tracker answers")
-    assert_usage_error(run_cli(*tune, "--rpc-tracker", str(farm["tracker"]), "--rpc-key", "nobody"),
-                       "no device under key 'nobody'", "farm emulate")
+    assert_usage_error(
+        run_cli(*tune, "--rpc-tracker", f"127.0.0.1:{free_port()}"), "no RPC tracker answers"
+    )
+    assert_usage_error(
+        run_cli(*tune, "--rpc-tracker", str(farm["tracker"]), "--rpc-key", "nobody"),
+        "no device under key 'nobody'",
+        "farm emulate",
+    )
 
 
 @pytest.mark.slow
 def test_cross_compiled_so_verified_and_run_on_device(farm, tmp_path):
     output = tmp_path / "mobilenet_rasp4b.so"
     rpc = ["--rpc-tracker", str(farm["tracker"]), "--rpc-key", KEY]
-    result = run_cli("compile", "--target", "arm", "--device", "rasp4b", *MODEL_FLAGS, "--no-log",
-                     "-o", str(output), *rpc, env=farm_env(farm))
+    result = run_cli(
+        "compile",
+        "--target",
+        "arm",
+        "--device",
+        "rasp4b",
+        *MODEL_FLAGS,
+        "--no-log",
+        "-o",
+        str(output),
+        *rpc,
+        env=farm_env(farm),
+    )
     assert result.returncode == 0, result.stderr
-    error = float(re.search(r"verified against .* on a '[^']+' device.*: max abs error (\S+)", result.stdout).group(1))
+    error = float(
+        re.search(
+            r"verified against .* on a '[^']+' device.*: max abs error (\S+)", result.stdout
+        ).group(1)
+    )
     assert error <= 1e-4 and output.exists()
     assert output.read_bytes()[18] == 0xB7  # ELF e_machine: AArch64
 
     probs = tmp_path / "probs.npy"
-    result = run_cli("run", str(output), *rpc, "--repeat", "1", "--output", str(probs), env=farm_env(farm))
+    result = run_cli(
+        "run", str(output), *rpc, "--repeat", "1", "--output", str(probs), env=farm_env(farm)
+    )
     assert result.returncode == 0, result.stderr
     assert "emulated: the latency is not performance" in result.stdout
     _, weights = load_model(CONFIG)
@@ -105,13 +129,13 @@ def _kill_when_busy(device, stop: threading.Event, killed: list) -> None:
 
 @pytest.mark.slow
 def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
-    from tvm_mobilenet.cross_compile import cross_compiler
-    from tvm_mobilenet.measure import RpcSettings, cross_export, make_builder, make_runner
-    from tvm_mobilenet.search import space_generator
-    from tvm_mobilenet.targets import load_device
-    from tvm_mobilenet.tasks import extract_tasks
-    from tvm_mobilenet.tuner import tune_tasks
-    from tvm_mobilenet.tuning_log import open_log
+    from tvm_mobilenet.compile.cross import cross_compiler
+    from tvm_mobilenet.devices import load_device
+    from tvm_mobilenet.tasks.extract import extract_tasks
+    from tvm_mobilenet.tune.log import open_log
+    from tvm_mobilenet.tune.measure import RpcSettings, cross_export, make_builder, make_runner
+    from tvm_mobilenet.tune.spaces import space_generator
+    from tvm_mobilenet.tune.tuner import tune_tasks
 
     trials = 4
     device = load_device("arm", "rasp4b")
@@ -123,8 +147,16 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
         log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
         builder = make_builder(cross_export(cross_compiler(device)))
         runner = make_runner(RpcSettings(farm["tracker"], KEY, timeout_sec=90))
-        report = tune_tasks([task], [trials], log, device.target, lambda t: space_generator(t, "auto", device.schedule_family, device.target),
-                            builder=builder, runner=runner, print_fn=lambda line: None)
+        report = tune_tasks(
+            [task],
+            [trials],
+            log,
+            device.target,
+            lambda t: space_generator(t, "auto", device.schedule_family, device.target),
+            builder=builder,
+            runner=runner,
+            print_fn=lambda line: None,
+        )
         return report, log
 
     # Step 1. Tune over both devices; one dies while it measures a candidate.
@@ -139,7 +171,8 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
         watcher.join(5)
     assert killed, "the victim device never received a candidate"
     assert not victim.alive()
-    # Every candidate is a record (the dead device's one as a failure); the survivor measured the rest.
+    # Every candidate is a record (the dead device's one as a failure); the survivor measured the
+    # rest.
     assert report.measured_now == trials
     assert len(log.records_of(task.mod)) == trials
     assert report.results[0].best_seconds is not None

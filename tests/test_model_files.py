@@ -1,6 +1,6 @@
-"""Bring your own model: ONNX, TFLite and PyTorch MobileNets made here by their frameworks, imported, tuned,
-compiled for x86 and checked against the framework's own runtime; bad files get one clean line.
-"""
+"""Bring your own model: ONNX, TFLite and PyTorch MobileNets made here by their frameworks,
+imported, tuned,
+compiled for x86 and checked against the framework's own runtime; bad files get one clean line."""
 
 import json
 import re
@@ -8,16 +8,17 @@ import re
 import numpy as np
 import pytest
 
-from tvm_mobilenet import compile as compile_cli
+from tvm_mobilenet.cli import compile as compile_cli
 from tvm_mobilenet.errors import ModelImportError, TvmMobilenetError
-from tvm_mobilenet.importers import load_model_file
-from tvm_mobilenet.interface.model import ModelFile
-from tvm_mobilenet.reference import as_probabilities
-from tvm_mobilenet.search import space_generator, template_kind
-from tvm_mobilenet.source_runtimes import run_source
-from tvm_mobilenet.tasks import extract_tasks
-from tvm_mobilenet.tuner import tune_tasks
-from tvm_mobilenet.tuning_log import META_FILE, open_log
+from tvm_mobilenet.model.frameworks import run_source
+from tvm_mobilenet.model.importers import load_model_file
+from tvm_mobilenet.model.reference import as_probabilities
+from tvm_mobilenet.model.source import ModelFile
+from tvm_mobilenet.schedules.templates import template_kind
+from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tune.log import META_FILE, open_log
+from tvm_mobilenet.tune.spaces import space_generator
+from tvm_mobilenet.tune.tuner import tune_tasks
 
 from . import model_files
 from .conftest import ROOT, assert_usage_error, run_cli
@@ -48,7 +49,9 @@ def model_file(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize("kind,layout", [("onnx", "NCHW"), ("tflite", "NHWC"), ("pt2", "NCHW")])
-def test_import_finds_input_and_labels_depthwise_and_pointwise(kind, layout, model_file, host_device):
+def test_import_finds_input_and_labels_depthwise_and_pointwise(
+    kind, layout, model_file, host_device
+):
     imported = load_model_file(model_file(kind))
     assert imported.source_format == kind and imported.layout == layout
     resolution = model_files.RESOLUTION
@@ -57,8 +60,11 @@ def test_import_finds_input_and_labels_depthwise_and_pointwise(kind, layout, mod
     tasks = extract_tasks(imported.mod, host_device.target)
     kinds = [task.kind for task in tasks]
     # Every depthwise-separable block's convolutions are recognised, NHWC ones included.
-    assert kinds.count("depthwise") >= 5 and kinds.count("pointwise") >= 5, [(t.kind, t.name) for t in tasks]
-    # BatchNorm, bias and activation are fused into the convolution, with no layout transposes between them.
+    assert kinds.count("depthwise") >= 5 and kinds.count("pointwise") >= 5, [
+        (t.kind, t.name) for t in tasks
+    ]
+    # BatchNorm, bias and activation are fused into the convolution, with no layout transposes
+    # between them.
     convs = [t.name for t in tasks if t.kind in ("depthwise", "pointwise")]
     assert all("add" in name and "transpose" not in name for name in convs), convs
     # ... and get the project's templates, like the built-in model's.
@@ -75,9 +81,19 @@ def test_compile_matches_the_source_runtime(kind, model_file, tmp_path):
     match = re.search(r"verified against (.+): max abs error (\S+) on the softmax", result.stdout)
     assert match and float(match.group(2)) <= TOLERANCE, result.stdout
 
-    # The .so runs unchanged in a runtime-only process; its output matches the framework's own, here too.
-    result = run_cli("run", str(output), "--json", "--repeat", "1", "--output", str(tmp_path / "y.npy"),
-                     "--model", str(path))
+    # The .so runs unchanged in a runtime-only process; its output matches the framework's own, here
+    # too.
+    result = run_cli(
+        "run",
+        str(output),
+        "--json",
+        "--repeat",
+        "1",
+        "--output",
+        str(tmp_path / "y.npy"),
+        "--model",
+        str(path),
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["source"]["max_abs_error"] <= TOLERANCE
@@ -85,25 +101,48 @@ def test_compile_matches_the_source_runtime(kind, model_file, tmp_path):
     assert tuple(summary["input_shape"]) == source.input_shape
     _, expected = run_source(kind, path, source.sample_input())
     expected = as_probabilities(expected)
-    assert expected.max() - expected.min() > 0.05  # a peaked softmax: the comparison means something
+    assert (
+        expected.max() - expected.min() > 0.05
+    )  # a peaked softmax: the comparison means something
     error = float(np.max(np.abs(np.load(tmp_path / "y.npy") - expected)))
     assert error <= TOLERANCE
     assert summary["top5"][0][0] == int(np.argmax(expected[0]))
 
 
 @pytest.mark.slow
-def test_tune_a_depthwise_task_of_a_tflite_model_then_compile_with_it(model_file, host_device, tmp_path):
+def test_tune_a_depthwise_task_of_a_tflite_model_then_compile_with_it(
+    model_file, host_device, tmp_path
+):
     source = ModelFile(model_file("tflite"))
-    tasks = sorted(extract_tasks(source.module(), host_device.target, "depthwise"), key=lambda task: task.flops)
-    log = open_log(tmp_path / "log", host_device.label, host_device.target_config, source.key, create=True)
-    report = tune_tasks(tasks[:1], [2], log, host_device.target, lambda task: space_generator(task, "template", host_device.schedule_family, host_device.target),
-                        print_fn=lambda line: None)
+    tasks = sorted(
+        extract_tasks(source.module(), host_device.target, "depthwise"), key=lambda task: task.flops
+    )
+    log = open_log(
+        tmp_path / "log", host_device.label, host_device.target_config, source.key, create=True
+    )
+    report = tune_tasks(
+        tasks[:1],
+        [2],
+        log,
+        host_device.target,
+        lambda task: space_generator(
+            task, "template", host_device.schedule_family, host_device.target
+        ),
+        print_fn=lambda line: None,
+    )
     assert report.measured_now == 2 and report.results[0].best_seconds is not None
     meta = json.loads((tmp_path / "log" / META_FILE).read_text())
     assert meta["model"]["file"] == "mobilenet.tflite" and len(meta["model"]["sha256"]) == 64
 
-    result = run_cli("compile", "--model", str(source.path), "--log-dir", str(tmp_path / "log"),
-                     "-o", str(tmp_path / "tuned.so"))
+    result = run_cli(
+        "compile",
+        "--model",
+        str(source.path),
+        "--log-dir",
+        str(tmp_path / "log"),
+        "-o",
+        str(tmp_path / "tuned.so"),
+    )
     assert result.returncode == 0, result.stderr
     untuned = result.stdout.count("warning: no tuning record")
     assert untuned == len(extract_tasks(source.module(), host_device.target)) - 1
@@ -113,7 +152,9 @@ def test_tune_a_depthwise_task_of_a_tflite_model_then_compile_with_it(model_file
 
 def test_tune_cli_records_the_model_file_in_the_log(model_file, tmp_path):
     path = model_file("onnx")
-    result = run_cli("tune", "--model", str(path), "--trials", "0", "--log-dir", str(tmp_path / "log"))
+    result = run_cli(
+        "tune", "--model", str(path), "--trials", "0", "--log-dir", str(tmp_path / "log")
+    )
     assert result.returncode == 0, result.stderr
     assert "depthwise" in result.stdout and "pointwise" in result.stdout  # the per-task table
     meta = json.loads((tmp_path / "log" / META_FILE).read_text())
@@ -124,24 +165,50 @@ def test_tune_cli_records_the_model_file_in_the_log(model_file, tmp_path):
     other_model.doc_string = "the same network, another file"
     other = tmp_path / "other.onnx"
     onnx.save(other_model, str(other))
-    assert_usage_error(run_cli("compile", "--model", str(other), "--log-dir", str(tmp_path / "log"),
-                               "-o", str(tmp_path / "m.so")), "was made for model")
+    assert_usage_error(
+        run_cli(
+            "compile",
+            "--model",
+            str(other),
+            "--log-dir",
+            str(tmp_path / "log"),
+            "-o",
+            str(tmp_path / "m.so"),
+        ),
+        "was made for model",
+    )
 
 
 def test_dynamic_input_shape_is_taken_from_the_flag(tmp_path):
-    path = model_files.export_onnx(model_files.torch_mobilenet(), tmp_path / "dynamic.onnx", dynamic_batch=True)
-    assert_usage_error(run_cli("compile", "--model", str(path), "--no-log", "-o", str(tmp_path / "m.so")),
-                       "dynamic.onnx", "dynamic shape [batch, 3, 32, 32]", "--input-shape 1,3,32,32")
+    path = model_files.export_onnx(
+        model_files.torch_mobilenet(), tmp_path / "dynamic.onnx", dynamic_batch=True
+    )
+    assert_usage_error(
+        run_cli("compile", "--model", str(path), "--no-log", "-o", str(tmp_path / "m.so")),
+        "dynamic.onnx",
+        "dynamic shape [batch, 3, 32, 32]",
+        "--input-shape 1,3,32,32",
+    )
     assert load_model_file(path, (1, 3, 32, 32)).input_shape == (1, 3, 32, 32)
 
 
 def test_compile_says_when_it_could_not_check(model_file, tmp_path):
-    """With onnxruntime not importable, compile still writes the module and says plainly it is unchecked."""
+    """With onnxruntime not importable, compile still writes the module and says plainly it is
+    unchecked."""
     blocker = tmp_path / "blocker" / "onnxruntime"
     blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('onnxruntime is blocked by this test')\n")
-    result = run_cli("compile", "--model", str(model_file("onnx")), "--no-log", "-o", str(tmp_path / "m.so"),
-                     env={"PYTHONPATH": f"{blocker.parent}:{ROOT}"})
+    (blocker / "__init__.py").write_text(
+        "raise ImportError('onnxruntime is blocked by this test')\n"
+    )
+    result = run_cli(
+        "compile",
+        "--model",
+        str(model_file("onnx")),
+        "--no-log",
+        "-o",
+        str(tmp_path / "m.so"),
+        env={"PYTHONPATH": f"{blocker.parent}:{ROOT}"},
+    )
     assert result.returncode == 0, result.stderr
     assert "NOT CHECKED against the source framework: onnxruntime is not installed" in result.stdout
     assert (tmp_path / "m.so").exists()
@@ -149,11 +216,15 @@ def test_compile_says_when_it_could_not_check(model_file, tmp_path):
 
 # ---------------------------------------------------------------------------- bad models
 
+
 def _unsupported_operator_file(kind: str, directory):
-    """A MobileNet with one operator TVM 0.27's frontend cannot convert, and that operator's name."""
+    """A MobileNet with one operator TVM 0.27's frontend cannot convert, and that operator's
+    name."""
     if kind == "onnx":
         torch = model_files.require("torch")
-        return model_files.export_onnx(model_files.torch_mobilenet(torch.nn.CELU()), directory / "celu.onnx"), "Celu"
+        return model_files.export_onnx(
+            model_files.torch_mobilenet(torch.nn.CELU()), directory / "celu.onnx"
+        ), "Celu"
     if kind == "pt2":
         torch = model_files.require("torch")
 
@@ -161,9 +232,13 @@ def _unsupported_operator_file(kind: str, directory):
             def forward(self, x):
                 return torch.lgamma(x)
 
-        return model_files.export_pt2(model_files.torch_mobilenet(LogGamma()), directory / "lgamma.pt2"), "lgamma"
+        return model_files.export_pt2(
+            model_files.torch_mobilenet(LogGamma()), directory / "lgamma.pt2"
+        ), "lgamma"
     tf = model_files.require("tensorflow")
-    path = model_files.keras_tflite(directory / "cumprod.tflite", extra=lambda p: tf.math.cumprod(p, axis=-1))
+    path = model_files.keras_tflite(
+        directory / "cumprod.tflite", extra=lambda p: tf.math.cumprod(p, axis=-1)
+    )
     return path, "CUSTOM 'Cumprod'"
 
 
@@ -172,14 +247,20 @@ def test_bad_model_files(kind, model_file, tmp_path):
     good = model_file(kind).read_bytes()
     truncated = tmp_path / f"truncated.{kind}"
     truncated.write_bytes(good[: len(good) // 2])
-    assert_usage_error(run_cli("compile", "--model", str(truncated), "--no-log", "-o", str(tmp_path / "m.so")),
-                       truncated.name, "truncated")
+    assert_usage_error(
+        run_cli("compile", "--model", str(truncated), "--no-log", "-o", str(tmp_path / "m.so")),
+        truncated.name,
+        "truncated",
+    )
     assert not list(tmp_path.glob("*.so"))
     # The rest in this process: the CLI turns the same ModelImportError into the same one line.
     not_a_model = tmp_path / f"notes.{kind}"
     not_a_model.write_text("these are my notes, not a model\n" * 20)
     unsupported, operator = _unsupported_operator_file(kind, tmp_path)
-    cases = [(not_a_model, [f"notes.{kind} is not a"]), (unsupported, ["unsupported operator", operator])]
+    cases = [
+        (not_a_model, [f"notes.{kind} is not a"]),
+        (unsupported, ["unsupported operator", operator]),
+    ]
     for path, fragments in cases:
         with pytest.raises(ModelImportError) as error:
             load_model_file(path)
@@ -187,14 +268,17 @@ def test_bad_model_files(kind, model_file, tmp_path):
         assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--model", "mobilenet.h5"], "unknown model format '.h5'"),
-    (["--model", "absent.onnx"], "absent.onnx does not exist"),
-    (["--model", "{onnx}", "--alpha", "0.5"], "--alpha apply to the built-in MobileNet"),
-    (["--input-shape", "1,3,32,32"], "--input-shape applies to --model FILE"),
-    (["--model", "{onnx}", "--input-shape", "1,3,x"], "is not a list of positive integers"),
-    (["--model", "{onnx}", "--input-shape", "1,32,32"], "--input-shape has 3 dimensions"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--model", "mobilenet.h5"], "unknown model format '.h5'"),
+        (["--model", "absent.onnx"], "absent.onnx does not exist"),
+        (["--model", "{onnx}", "--alpha", "0.5"], "--alpha apply to the built-in MobileNet"),
+        (["--input-shape", "1,3,32,32"], "--input-shape applies to --model FILE"),
+        (["--model", "{onnx}", "--input-shape", "1,3,x"], "is not a list of positive integers"),
+        (["--model", "{onnx}", "--input-shape", "1,32,32"], "--input-shape has 3 dimensions"),
+    ],
+)
 def test_bad_model_flags(args, fragment, model_file, tmp_path):
     args = [a.format(onnx=model_file("onnx")) if "{" in a else a for a in args]
     with pytest.raises(TvmMobilenetError, match=re.escape(fragment)):
@@ -203,6 +287,8 @@ def test_bad_model_flags(args, fragment, model_file, tmp_path):
 
 
 def test_bad_model_flag_on_the_command_line(tmp_path):
-    assert_usage_error(run_cli("tune", "--model", "mobilenet.h5", "--log-dir", str(tmp_path / "log")),
-                       "unknown model format '.h5'")
+    assert_usage_error(
+        run_cli("tune", "--model", "mobilenet.h5", "--log-dir", str(tmp_path / "log")),
+        "unknown model format '.h5'",
+    )
     assert not (tmp_path / "log").exists()

@@ -5,20 +5,26 @@ import pytest
 import tvm
 from tvm import relax
 
-from tvm_mobilenet import reference
-from tvm_mobilenet.architecture import ModelConfig
-from tvm_mobilenet.compiler import build
-from tvm_mobilenet.interface.model import load_model
+from tvm_mobilenet.compile.build import build
+from tvm_mobilenet.model import reference
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import load_model
 
 
 def compiled_probabilities(config: ModelConfig, host_device, seed: int = 0):
     mod, weights = load_model(config, seed=seed)
-    vm = relax.VirtualMachine(build(mod, host_device.target, None, host_device.schedule_family), tvm.cpu())
+    vm = relax.VirtualMachine(
+        build(mod, host_device.target, None, host_device.schedule_family), tvm.cpu()
+    )
     data = reference.sample_input(config)
-    return vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy(), reference.forward(config, weights, data)
+    return vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy(), reference.forward(
+        config, weights, data
+    )
 
 
-@pytest.mark.parametrize("alpha,resolution,batch", [(0.25, 64, 1), (0.5, 96, 2), (0.75, 128, 1), (1.0, 32, 1)])
+@pytest.mark.parametrize(
+    "alpha,resolution,batch", [(0.25, 64, 1), (0.5, 96, 2), (0.75, 128, 1), (1.0, 32, 1)]
+)
 def test_matches_float64_reference(alpha, resolution, batch, host_device):
     output, expected = compiled_probabilities(ModelConfig(alpha, resolution, batch), host_device)
     assert output.shape == (batch, 1000)
@@ -38,7 +44,9 @@ def test_reference_convolution_against_direct_loops():
     for o in range(3):
         for i in range(3):
             for j in range(3):
-                direct[0, o, i, j] = np.sum(padded[0, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3] * w[o])
+                direct[0, o, i, j] = np.sum(
+                    padded[0, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * w[o]
+                )
     np.testing.assert_allclose(result, direct, rtol=1e-12)
 
 

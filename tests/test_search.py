@@ -5,13 +5,14 @@ import pytest
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 
-from tvm_mobilenet.architecture import ModelConfig
 from tvm_mobilenet.errors import TuningError
-from tvm_mobilenet.interface.model import load_model
-from tvm_mobilenet.search import default_schedule, space_generator
-from tvm_mobilenet.tasks import extract_tasks
-from tvm_mobilenet.tuner import tune_tasks
-from tvm_mobilenet.tuning_log import open_log
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import load_model
+from tvm_mobilenet.schedules.templates import heuristic_schedule
+from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tune.log import open_log
+from tvm_mobilenet.tune.spaces import space_generator
+from tvm_mobilenet.tune.tuner import tune_tasks
 
 CONFIG = ModelConfig(0.25, 32)
 
@@ -40,25 +41,44 @@ def test_template_search_starts_from_the_heuristic_and_writes_valid_records(tmp_
     task = depthwise_task(host_device)
     log = open_log(tmp_path, host_device.label, host_device.target_config, CONFIG.key, create=True)
     family, target = host_device.schedule_family, host_device.target
-    report = tune_tasks([task], [3], log, target, lambda t: space_generator(t, "template", family, target),
-                        start_from=lambda t: default_schedule(t, family, target), print_fn=lambda _: None)
+    report = tune_tasks(
+        [task],
+        [3],
+        log,
+        target,
+        lambda t: space_generator(t, "template", family, target),
+        start_from=lambda t: heuristic_schedule(t.mod, family, target),
+        print_fn=lambda _: None,
+    )
     records = log.records_of(task.mod)
     assert len(records) == 3 and report.results[0].measured_now == 3
     assert all(max(float(s) for s in r.run_secs) < 1e-2 for r in records)
-    heuristic = default_schedule(task, family, target).trace
+    heuristic = heuristic_schedule(task.mod, family, target).trace
     assert str(heuristic) in [str(r.trace) for r in records]  # the untuned default was measured
     assert all("SamplePerfectTile" in str(r.trace.as_json()) for r in records)
     default_run = next(r for r in records if str(r.trace) == str(heuristic))
-    assert report.results[0].best_seconds <= sum(float(s) for s in default_run.run_secs) / len(default_run.run_secs)
+    assert report.results[0].best_seconds <= sum(float(s) for s in default_run.run_secs) / len(
+        default_run.run_secs
+    )
 
 
 @pytest.mark.slow
 def test_zero_valid_candidates_is_an_error(tmp_path, host_device):
     task = depthwise_task(host_device)
     log = open_log(tmp_path, host_device.label, host_device.target_config, CONFIG.key, create=True)
-    space = ms.space_generator.ScheduleFn(lambda sch: None, sch_rules=[], postprocs=[RejectEverything()],
-                                          mutator_probs={})
-    small_search = ms.search_strategy.EvolutionarySearch(population_size=16, init_min_unmeasured=4, max_fail_count=1)
+    space = ms.space_generator.ScheduleFn(
+        lambda sch: None, sch_rules=[], postprocs=[RejectEverything()], mutator_probs={}
+    )
+    small_search = ms.search_strategy.EvolutionarySearch(
+        population_size=16, init_min_unmeasured=4, max_fail_count=1
+    )
     with pytest.raises(TuningError, match=f"{task.name} .*rejected"):
-        tune_tasks([task], [4], log, host_device.target, lambda t: space, strategy=small_search,
-                   print_fn=lambda _: None)
+        tune_tasks(
+            [task],
+            [4],
+            log,
+            host_device.target,
+            lambda t: space,
+            strategy=small_search,
+            print_fn=lambda _: None,
+        )

@@ -3,9 +3,9 @@
 import pytest
 import tvm
 
+from tvm_mobilenet.devices import all_devices, load_device
 from tvm_mobilenet.errors import TargetSpecError
-from tvm_mobilenet.targets import all_devices, load_device
-from tvm_mobilenet.tuning_log import default_log_dir
+from tvm_mobilenet.tune.log import default_log_dir
 
 
 def test_every_device_builds_a_target():
@@ -27,7 +27,10 @@ def test_host_is_detected():
 def test_default_log_dir_names_the_machine_class_only_for_detected_devices():
     host = load_device("x86")
     config = host.target_config
-    assert str(default_log_dir(host)) == f"tuning_logs/x86/host-{config['mcpu']}-{config['num-cores']}c"
+    assert (
+        str(default_log_dir(host))
+        == f"tuning_logs/x86/host-{config['mcpu']}-{config['num-cores']}c"
+    )
     assert str(default_log_dir(load_device("arm", "rasp4b"))) == "tuning_logs/arm/rasp4b"
 
 
@@ -36,8 +39,10 @@ def test_arm_keys_put_arm_cpu_first():
     assert "mali" in load_device("mali", "rk3399-mali").target.keys
 
 
-@pytest.mark.parametrize("family,device,fragment", [("riscv", None, "unknown target 'riscv'"),
-                                                     ("x86", "pentium", "unknown device 'pentium'")])
+@pytest.mark.parametrize(
+    "family,device,fragment",
+    [("riscv", None, "unknown target 'riscv'"), ("x86", "pentium", "unknown device 'pentium'")],
+)
 def test_unknown_names(family, device, fragment):
     with pytest.raises(TargetSpecError, match=fragment):
         load_device(family, device)

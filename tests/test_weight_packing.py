@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from tvm_mobilenet import weight_packing
-from tvm_mobilenet.architecture import ModelConfig
-from tvm_mobilenet.interface.model import load_model
-from tvm_mobilenet.targets import load_device
-from tvm_mobilenet.tasks import extract_tasks
+from tvm_mobilenet.devices import load_device
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import load_model
+from tvm_mobilenet.tasks import weight_packing
+from tvm_mobilenet.tasks.extract import extract_tasks
 
 
 def test_packed_block_holds_consecutive_output_channels():
@@ -19,8 +19,11 @@ def test_packed_block_holds_consecutive_output_channels():
 
 def _weight_shapes(config, device):
     mod, _ = load_model(config)
-    return {task.shape: [int(d) for d in task.mod["main"].params[1].ty.shape]
-            for task in extract_tasks(mod, device.target) if task.kind == "pointwise"}
+    return {
+        task.shape: [int(d) for d in task.mod["main"].params[1].ty.shape]
+        for task in extract_tasks(mod, device.target)
+        if task.kind == "pointwise"
+    }
 
 
 def test_cpu_pointwise_tasks_take_packed_weights_wider_than_one_block():

@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from tvm_mobilenet.architecture import ModelConfig, layers
 from tvm_mobilenet.errors import WeightsError
-from tvm_mobilenet.weights import expected_shapes, fold_batchnorm, load_weights, random_weights, save_weights
+from tvm_mobilenet.model.architecture import ModelConfig, layers
+from tvm_mobilenet.model.weights import (
+    expected_shapes,
+    fold_batchnorm,
+    load_weights,
+    random_weights,
+    save_weights,
+)
 
 CONFIG = ModelConfig(0.25, 64)
 
@@ -28,7 +34,7 @@ def test_wrong_shape_names_the_array(tmp_path):
     weights = random_weights(CONFIG)
     weights["block3.pw.weight"] = weights["block3.pw.weight"][:, :-1]
     save_weights(weights, tmp_path / "w.npz")
-    with pytest.raises(WeightsError, match="block3.pw.weight"):
+    with pytest.raises(WeightsError, match=r"block3\.pw\.weight"):
         load_weights(CONFIG, tmp_path / "w.npz")
 
 
@@ -39,7 +45,7 @@ def test_missing_and_foreign_files(tmp_path):
     with pytest.raises(WeightsError, match="missing 1 array"):
         load_weights(CONFIG, tmp_path / "w.npz")
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(WeightsError, match="not a readable .npz"):
+    with pytest.raises(WeightsError, match=r"not a readable \.npz"):
         load_weights(CONFIG, tmp_path / "junk.npz")
     with pytest.raises(WeightsError, match="does not exist"):
         load_weights(CONFIG, tmp_path / "absent.npz")
@@ -50,8 +56,10 @@ def test_batchnorm_folding_is_exact():
     layer = layers(CONFIG)[1]
     folded, bias = fold_batchnorm(layer, weights, dtype=np.float64)
     x = np.random.default_rng(0).normal(size=layer.out_channels)
-    gamma, beta, mean, var = (weights[f"{layer.name}.{f}"].astype(np.float64)
-                              for f in ("bn_gamma", "bn_beta", "bn_mean", "bn_var"))
+    gamma, beta, mean, var = (
+        weights[f"{layer.name}.{f}"].astype(np.float64)
+        for f in ("bn_gamma", "bn_beta", "bn_mean", "bn_var")
+    )
     w = weights[f"{layer.name}.weight"].astype(np.float64)[:, 0, 1, 1]
     bn = (w * x - mean) * gamma / np.sqrt(var + 1e-5) + beta
     np.testing.assert_allclose(folded[:, 0, 1, 1] * x + bias, bn, rtol=1e-12)

@@ -34,11 +34,13 @@ class ModuleLoadError(TvmMobilenetError):
 
 
 class ModelImportError(TvmMobilenetError, ValueError):
-    """A model file that cannot be imported: unreadable, unsupported operator, unknown input shape."""
+    """A model file that cannot be imported: unreadable, unsupported operator, unknown input
+    shape."""
 
 
 class SourceCheckUnavailable(TvmMobilenetError):
-    """The source framework's runtime is not installed, so a compiled model file cannot be checked."""
+    """The source framework's runtime is not installed, so a compiled model file cannot be
+    checked."""
 
 
 class FarmUnavailableError(TvmMobilenetError):

@@ -4,28 +4,9 @@ import numpy as np
 import pytest
 import tvm
 
-from tvm_mobilenet import reference, weight_packing
-from tvm_mobilenet.architecture import ModelConfig
-from tvm_mobilenet.interface.model import load_model
-from tvm_mobilenet.search import template_kind
-from tvm_mobilenet.tasks import extract_tasks
-from tvm_mobilenet.targets import load_device
-
-# 1.0/224 has every channel count and spatial size of the paper; 0.25/64 has 8-channel layers,
-# narrower than one AVX-512 register, and 2x2 maps.
-CONFIGS = [ModelConfig(1.0, 224), ModelConfig(0.25, 64)]
-
-
-def template_tasks(device):
-    tasks = []
-    for config in CONFIGS:
-        mod, _ = load_model(config)
-        tasks += [t for t in extract_tasks(mod, device.target) if template_kind(t.mod)]
-    return tasks
-
-
-def task_id(task):
-    return f"{task.kind}-{task.shape.replace(' ', '')}"
+from tvm_mobilenet.devices import load_device
+from tvm_mobilenet.model import reference
+from tvm_mobilenet.tasks import weight_packing
 
 
 def shapes(func):
@@ -37,7 +18,9 @@ def check_against_numpy(mod, task, target):
     func = mod["main"]
     data_shape, weight_shape, bias_shape, out_shape = shapes(func)
     rng = np.random.default_rng(0)
-    arrays = [rng.uniform(-1, 1, s).astype("float32") for s in (data_shape, weight_shape, bias_shape)]
+    arrays = [
+        rng.uniform(-1, 1, s).astype("float32") for s in (data_shape, weight_shape, bias_shape)
+    ]
     out = tvm.runtime.tensor(np.zeros(out_shape, "float32"))
     lib = tvm.compile(mod, target=target).jit()
     lib(*[tvm.runtime.tensor(a) for a in arrays], out)

@@ -5,39 +5,44 @@ import pytest
 import tvm
 from tvm import s_tir
 
-from tvm_mobilenet.search import apply_template, template_kind
-from tvm_mobilenet.targets import load_device
+from tvm_mobilenet.devices import load_device
+from tvm_mobilenet.schedules.templates import apply_template, template_kind
 
-from .conftest import check_against_numpy, task_id, template_tasks
+from ..template_tasks import CONFIGS, all_task_ids, extracted_ids, param_id, template_task
+from .conftest import check_against_numpy
 
 HOST = load_device("x86")
-TASKS = template_tasks(HOST)
+TASKS = all_task_ids()
 
 
 def test_every_depthwise_and_pointwise_task_has_a_template():
-    kinds = {task.kind for task in TASKS}
-    assert {"depthwise", "pointwise"} <= kinds
-    assert sum(task.kind in ("depthwise", "pointwise") for task in TASKS) == 36  # 18 per model
+    for config in CONFIGS:
+        assert extracted_ids(HOST, config) == {ident for c, ident in TASKS if c == config}
+    kinds = [ident.split("-")[0] for _, ident in TASKS]
+    assert kinds.count("depthwise") + kinds.count("pointwise") == 36  # 18 per model
 
 
-@pytest.mark.parametrize("task", TASKS, ids=task_id)
-def test_heuristic_schedule_matches_numpy(task):
+@pytest.mark.parametrize("item", TASKS, ids=param_id)
+def test_heuristic_schedule_matches_numpy(item):
+    task = template_task(HOST, item)
     sch = s_tir.Schedule(task.mod)
     apply_template(sch, template_kind(task.mod), "x86", HOST.target, tuning=False)
     assert check_against_numpy(sch.mod, task, HOST.target) < 1e-4
 
 
-@pytest.mark.parametrize("task", TASKS[::6], ids=task_id)
+@pytest.mark.parametrize("item", TASKS[::6], ids=param_id)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_sampled_knobs_match_numpy(task, seed):
+def test_sampled_knobs_match_numpy(item, seed):
+    task = template_task(HOST, item)
     sch = s_tir.Schedule(task.mod, seed=seed)
     apply_template(sch, template_kind(task.mod), "x86", HOST.target, tuning=True)
     assert check_against_numpy(sch.mod, task, HOST.target) < 1e-4
 
 
-@pytest.mark.parametrize("task", TASKS[::5], ids=task_id)
-def test_avx2_shapes_match_numpy(task):
+@pytest.mark.parametrize("item", TASKS[::5], ids=param_id)
+def test_avx2_shapes_match_numpy(item):
     avx2 = load_device("x86", "avx2")
+    task = template_task(avx2, item)
     sch = s_tir.Schedule(task.mod)
     apply_template(sch, template_kind(task.mod), "x86", avx2.target, tuning=False)
     assert check_against_numpy(sch.mod, task, tvm.target.Target(avx2.target_config)) < 1e-4

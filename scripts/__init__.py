@@ -1,0 +1,1 @@
+"""System set-up scripts (apt packages, caches), run by `tvm-mobilenet setup NAME`."""

@@ -1,0 +1,1 @@
+"""Target presets as data: one JSON file per target family (read by tvm_mobilenet.devices)."""

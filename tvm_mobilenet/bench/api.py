@@ -1,0 +1,156 @@
+"""Python entry point of the benchmark: the same MobileNet in every installed peer and in ours,
+checked against the float64 reference, then timed round-robin at each thread count."""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tvm_mobilenet.bench.harness import SystemResult, max_abs_error, time_round_robin
+from tvm_mobilenet.bench.peak import detect_peak
+from tvm_mobilenet.bench.peer import Peer, Predict
+from tvm_mobilenet.bench.peers.ours import Ours
+from tvm_mobilenet.bench.report import BenchReport
+from tvm_mobilenet.errors import TuningLogError, VerificationError
+from tvm_mobilenet.model import reference
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.weights import get_weights
+from tvm_mobilenet.run.threads import allow_threads
+from tvm_mobilenet.tune.log import log_dir_to_read
+
+BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
+
+
+@dataclass
+class BenchArgs:
+    config: ModelConfig
+    peers: list[str]
+    threads: list[int] = field(default_factory=lambda: [1, 2])
+    repeat: int = 30
+    module: Path | None = (
+        None  # None: compile ours now, with the host's default log if it has records
+    )
+    weights_file: Path | None = None
+    seed: int = 0
+    tolerance: float = reference.SOFTMAX_TOLERANCE
+
+
+def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
+    from tvm_mobilenet.compile.api import CompileArgs, compile_model
+    from tvm_mobilenet.devices import load_device
+    from tvm_mobilenet.model.source import BuiltinMobileNet
+
+    device = load_device("x86")
+    log_dir = log_dir_to_read(device)
+    compile_args = CompileArgs(
+        model=BuiltinMobileNet(args.config, args.weights_file, args.seed),
+        device=device,
+        output=work_dir / "ours.so",
+        log_dir=log_dir,
+        log_optional=True,
+        tolerance=args.tolerance,
+    )
+    try:
+        report = compile_model(compile_args, print_fn=lambda line: None)
+        source = f"records from {log_dir}" if log_dir.exists() else "untuned: no tuning log"
+    except TuningLogError as err:
+        print_fn(f"note: not using {log_dir} ({err}); compiling ours untuned")
+        compile_args.log_dir = None
+        report = compile_model(compile_args, print_fn=lambda line: None)
+        source = "untuned"
+    print_fn(f"compiled ours ({source}; {len(report.untuned)} task(s) without a record)")
+    return compile_args.output
+
+
+def _available_peers(names: list[str], notes: list[str]) -> list[Peer]:
+    from tvm_mobilenet.bench.registry import PEERS
+
+    peers = []
+    for name in names:
+        peer = PEERS[name]()
+        reason = peer.available()
+        if reason is None:
+            peers.append(peer)
+        else:
+            notes.append(f"{peer.label} skipped: {reason}")
+    return peers
+
+
+def _prepare_and_check(system: Peer, args: BenchArgs, weights, threads: int, data, expected):
+    """(predictor or None, result); a peer that fails to build or to match the reference is not
+    timed."""
+    result = SystemResult(system.name, system.label, threads, "timed", version=system.version())
+    try:
+        predict = system.prepare(args.config, weights, threads)
+        result.max_abs_error = max_abs_error(predict, data, expected)
+    except Exception as err:  # a peer's own failure is reported, not fatal
+        if isinstance(system, Ours):
+            raise
+        result.status, result.note = (
+            "failed",
+            f"{type(err).__name__}: {str(err).strip().splitlines()[0][:200]}",
+        )
+        return None, result
+    if not result.max_abs_error <= args.tolerance:
+        result.status = "wrong"
+        result.note = (
+            f"max abs error {result.max_abs_error:.2e} against the reference > {args.tolerance:g}"
+        )
+        if isinstance(system, Ours):
+            raise VerificationError(
+                f"our module: {result.note}; was it built with the same --weights/--seed?"
+            )
+        return None, result
+    return predict, result
+
+
+def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> BenchReport:
+    """Check and time ours and every available peer at each thread count; return the report."""
+    allow_threads(max(args.threads))  # before our module's first call starts TVM's pool
+    # Step 1. The model's weights, the fixed input, and the float64 answer every system must give.
+    weights = get_weights(args.config, args.weights_file, args.seed)
+    data = reference.sample_input(args.config)
+    expected = reference.forward(args.config, weights, data)
+    report = BenchReport(args.config, list(args.threads), args.repeat, detect_peak())
+    load_before = os.getloadavg()[0]
+    peers = _available_peers(args.peers, report.notes)
+    with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
+        # Step 2. Ours: the given .so, or compiled now.
+        module = args.module or _compile_ours(args, Path(work_dir), print_fn)
+        report.notes.append(f"ours: {module if args.module else 'compiled for this run'}")
+        systems: list[Peer] = [Ours(module), *peers]
+        for threads in args.threads:
+            # Step 3. Build every system for this thread count and check it.
+            predictors: dict[str, Predict] = {}
+            for system in systems:
+                predict, result = _prepare_and_check(system, args, weights, threads, data, expected)
+                report.results.append(result)
+                if predict is not None:
+                    predictors[system.name] = predict
+                detail = result.note or f"max abs error {result.max_abs_error:.1e}"
+                print_fn(f"{threads} thread(s): {system.label}: {result.status} ({detail})")
+            # Step 4. Time them in turns.
+            for name, latencies in time_round_robin(predictors, data, args.repeat).items():
+                report.result(name, threads).latencies_ms = latencies
+            predictors.clear()
+            gc.collect()  # let the peers' sessions and thread pools go before the next thread count
+    report.notes.append(_load_note(load_before, os.getloadavg()[0]))
+    return report
+
+
+def _load_note(before: float, after: float) -> str:
+    """The machine's load around the run: other processes on the cores skew every figure, 2 threads
+    most."""
+    note = (
+        f"load average (1 min) {before:.2f} before the run, {after:.2f} after (includes this run)"
+    )
+    if before > BUSY_LOAD:
+        note += (
+            f"; the machine was busy ({os.cpu_count()} cores): "
+            "rerun on a quiet machine for figures to quote"
+        )
+    return note

@@ -1,0 +1,1 @@
+"""The peers of the benchmark, one module each (registry.py lists them)."""

@@ -1,0 +1,53 @@
+"""Our compiled .so, run by the TVM runtime's VM, with its thread pool set to the benchmark's
+count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tvm_mobilenet.bench.peer import Peer, Predict
+from tvm_mobilenet.errors import ModuleLoadError
+from tvm_mobilenet.model.architecture import ModelConfig
+
+AFFINITY_BIG_CORES = 1  # TVM's default thread-pool mode (threading::ThreadGroup::kBig)
+
+
+class Ours(Peer):
+    name = "tvm_mobilenet"
+    label = "tvm_mobilenet"
+    modules = ("tvm",)
+
+    def __init__(self, module_path: str | Path):
+        self.module_path = Path(module_path)
+        self._model = None
+
+    def prepare(self, config: ModelConfig, weights: dict[str, np.ndarray], threads: int) -> Predict:
+        import tvm
+
+        from tvm_mobilenet.run.runtime import LoadedModel
+
+        if self._model is None:
+            self._model = LoadedModel(self.module_path)
+        model = self._model
+        if model.input_shape != config.input_shape:
+            raise ModuleLoadError(
+                f"{self.module_path} takes input {model.input_shape}, the benchmark's model "
+                f"{config.input_shape}: "
+                "pass the --alpha/--resolution/--batch it was compiled for"
+            )
+        tvm.get_global_func("runtime.config_threadpool")(AFFINITY_BIG_CORES, threads)
+        running = tvm.get_global_func("runtime.NumThreads")()
+        if running != threads:
+            raise ModuleLoadError(
+                f"the TVM runtime runs {running} threads, not {threads}: set "
+                f"TVM_NUM_THREADS={threads} or more before tvm is imported"
+            )
+        main, device = model.vm["main"], model.device
+        return lambda data: main(tvm.runtime.tensor(data, device)).numpy()
+
+    def version(self) -> str:
+        import tvm
+
+        return f"TVM {tvm.__version__}"

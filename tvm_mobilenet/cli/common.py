@@ -1,0 +1,223 @@
+"""Shared command-line flags and the error handling of every CLI (typed errors -> exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from tvm_mobilenet.errors import ModelSpecError, TvmMobilenetError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (plus exit code 2), without the usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+BUILTIN_DEFAULTS = {"alpha": 1.0, "resolution": 224, "batch": 1}
+
+
+def add_model_args(
+    parser: argparse.ArgumentParser, weights: bool = True, files: bool = True
+) -> None:
+    """The built-in MobileNet's flags, and with `files` --model FILE / --input-shape for a model
+    file."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--alpha",
+        type=float,
+        default=BUILTIN_DEFAULTS["alpha"],
+        help="width multiplier, 0 < alpha <= 1 (default 1.0)",
+    )
+    group.add_argument(
+        "--resolution",
+        type=int,
+        default=BUILTIN_DEFAULTS["resolution"],
+        help="input height = width, a multiple of 32 (default 224)",
+    )
+    group.add_argument(
+        "--batch", type=int, default=BUILTIN_DEFAULTS["batch"], help="batch size (default 1)"
+    )
+    if weights:
+        group.add_argument(
+            "--weights",
+            type=Path,
+            metavar="FILE.npz",
+            help="weights to build the model with (default: generated from --seed)",
+        )
+        group.add_argument(
+            "--seed", type=int, default=0, help="seed of the generated weights (default 0)"
+        )
+    if files:
+        group.add_argument(
+            "--model",
+            type=Path,
+            metavar="FILE",
+            help="use this model file instead of the built-in MobileNet: .onnx, .tflite, or .pt2 "
+            "(a torch.export program saved with torch.export.save)",
+        )
+        group.add_argument(
+            "--input-shape",
+            metavar="SHAPE",
+            help="the model file's input shape in its own layout, e.g. 1,3,224,224 "
+            "(default: read from the file; "
+            "needed when the file's shape is dynamic)",
+        )
+
+
+def add_target_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("target")
+    group.add_argument(
+        "--target",
+        default="x86",
+        help="target family: a file in targets/ (x86, arm, mali; default x86)",
+    )
+    group.add_argument(
+        "--device",
+        help="named device of the target (default: the family's default, x86: this host)",
+    )
+    group.add_argument(
+        "--log-dir",
+        type=Path,
+        help="tuning log directory (default tuning_logs/<target>/<device>/; for "
+        "the x86 host, <device> also names the CPU and cores, e.g. host-rocketlake-2c)",
+    )
+
+
+def add_rpc_args(parser: argparse.ArgumentParser, ndk: bool = True) -> None:
+    group = parser.add_argument_group("remote devices (TVM RPC)")
+    group.add_argument(
+        "--rpc-tracker",
+        metavar="HOST:PORT",
+        help="the RPC tracker of the device farm (default: TVM_TRACKER_HOST/TVM_TRACKER_PORT)",
+    )
+    group.add_argument(
+        "--rpc-key",
+        help="device key at the tracker (default: TVM_TRACKER_KEY, else the device name)",
+    )
+    group.add_argument(
+        "--rpc-timeout",
+        type=float,
+        metavar="SEC",
+        help="seconds one remote candidate or run may take before it is given up (default 120)",
+    )
+    if ndk:
+        group.add_argument(
+            "--ndk-cc",
+            metavar="CLANG++",
+            help="Android NDK compiler for Android devices (default: TVM_NDK_CC)",
+        )
+
+
+def rpc_settings(args, device=None):
+    """RpcSettings from --rpc-tracker/--rpc-key (or TVM's environment variables); None if no tracker
+    given.
+
+    The key defaults to the device's name (rasp4b, ...).
+    """
+    import os
+
+    from tvm_mobilenet.farm.tracker import parse_tracker, tracker_from_env
+    from tvm_mobilenet.tune.measure import RPC_TIMEOUT_SEC, RpcSettings
+
+    tracker = parse_tracker(args.rpc_tracker) if args.rpc_tracker else tracker_from_env()
+    if tracker is None:
+        return None
+    key = args.rpc_key or os.environ.get("TVM_TRACKER_KEY") or (device.name if device else None)
+    if not key:
+        raise TvmMobilenetError(
+            f"--rpc-key KEY is needed with --rpc-tracker {tracker} (the key the devices "
+            "registered under; see `python -m tvm_mobilenet.farm status`)"
+        )
+    return RpcSettings(tracker, key, args.rpc_timeout or RPC_TIMEOUT_SEC)
+
+
+def model_config(args):
+    from tvm_mobilenet.model.architecture import ModelConfig
+
+    return ModelConfig(alpha=args.alpha, resolution=args.resolution, batch=args.batch)
+
+
+def model_source(args):
+    """The ModelSource the flags name: the file of --model, else the built-in MobileNet."""
+    from tvm_mobilenet.model.source import BuiltinMobileNet, ModelFile
+
+    if getattr(args, "model", None) is None:
+        if getattr(args, "input_shape", None) is not None:
+            raise ModelSpecError(
+                "--input-shape applies to --model FILE; the built-in MobileNet takes "
+                "--batch and --resolution"
+            )
+        return BuiltinMobileNet(
+            model_config(args), getattr(args, "weights", None), getattr(args, "seed", 0)
+        )
+    builtin_only = [
+        f"--{name}" for name, default in BUILTIN_DEFAULTS.items() if getattr(args, name) != default
+    ]
+    if getattr(args, "weights", None) is not None:
+        builtin_only.append("--weights")
+    if builtin_only:
+        raise ModelSpecError(
+            f"{', '.join(builtin_only)} apply to the built-in MobileNet, not to --model "
+            f"{args.model.name} (its weights and shape come from the file; see --input-shape)"
+        )
+    from tvm_mobilenet.model.importers import parse_shape
+
+    shape = parse_shape(args.input_shape) if args.input_shape is not None else None
+    return ModelFile(args.model, shape)
+
+
+def device_and_log_dir(args, model=None, reading: bool = False):
+    """The DeviceSpec from --target/--device, the log directory, and whether it was defaulted.
+
+    The default directory is tuning_logs/<target>/<device>/, plus a sub-directory per model file;
+    commands that only read records (`reading`) fall back to the log shipped with the package.
+    """
+    from tvm_mobilenet.devices import load_device
+    from tvm_mobilenet.tune.log import default_log_dir, log_dir_to_read
+
+    device = load_device(args.target, args.device)
+    if args.log_dir is not None:
+        return device, args.log_dir, False
+    model_log_name = model.log_name if model is not None else None
+    find = log_dir_to_read if reading else default_log_dir
+    return device, find(device, model_log_name), True
+
+
+def _caused_by_ctrl_c(err: BaseException | None) -> bool:
+    """Ctrl-C, or an error raised while TVM's worker pools shut down because of one.
+
+    (MetaSchedule's pool shutdown raises "cannot join current thread" on top of the
+    KeyboardInterrupt.)
+    """
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        err = err.__context__
+    return False
+
+
+def run_cli(main: Callable[[], int | None]) -> None:
+    """Run a CLI body: a TvmMobilenetError becomes one line on stderr and exit code 2."""
+    warnings.formatwarning = lambda message, category, *_: f"warning: {message}\n"
+    try:
+        code = main()
+    except TvmMobilenetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except BaseException as err:
+        if not _caused_by_ctrl_c(err):
+            raise
+        print(
+            "interrupted: every record measured so far is kept; run the same command to resume",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code or 0)

@@ -1,0 +1,126 @@
+"""Compile a model with its best tuning records into a deployable .so, and check it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tvm
+from tvm import relax
+from tvm.relax.transform import MetaScheduleApplyDatabase
+
+from tvm_mobilenet.compile.default_schedules import default_schedules
+from tvm_mobilenet.errors import TvmMobilenetError, VerificationError
+from tvm_mobilenet.run.runtime import (
+    INPUT_SHAPE_FUNC,
+)  # the .so reports its input shape: `run` needs no side file
+from tvm_mobilenet.tasks.extract import Task, fuse
+from tvm_mobilenet.tune.log import TuningLog
+
+
+@dataclass
+class CompileReport:
+    output: str
+    untuned: list[Task] = field(default_factory=list)
+    max_abs_error: float | None = None
+    verified_on: str | None = None
+    checked_against: str | None = None  # None: not checked (the source framework is not installed)
+
+
+def with_input_shape(mod: tvm.IRModule, shape) -> tvm.IRModule:
+    """Add a function that returns the model's input shape, for runtime-only loaders."""
+    bb = relax.BlockBuilder(mod)
+    with bb.function(INPUT_SHAPE_FUNC, []):
+        bb.emit_func_output(relax.ShapeExpr([int(d) for d in shape]))
+    return bb.get()
+
+
+def untuned_tasks(tasks: list[Task], log: TuningLog | None) -> list[Task]:
+    if log is None:
+        return list(tasks)
+    return [task for task in tasks if log.best_seconds(task.mod) is None]
+
+
+def lowering_passes(target: tvm.target.Target) -> list:
+    """Relax's lowering and finalization passes for the target."""
+    try:
+        return relax.pipeline.dataflow_lower_passes(target) + relax.pipeline.finalize_passes(target)
+    except AttributeError:  # TVM 0.27's CPU backend does not re-export dataflow_lower_passes
+        from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+        return cpu.dataflow_lower_passes(target) + cpu.finalize_passes(target)
+
+
+def build(
+    mod: tvm.IRModule, target: tvm.target.Target, log: TuningLog | None, schedule_family: str | None
+) -> relax.VMExecutable:
+    """Fuse as task extraction does, apply the log's best records, schedule what no record
+    covers with the templates' defaults (none if `schedule_family` is None: stock TVM's naive
+    code, the baseline), then lower and build."""
+
+    @tvm.transform.module_pass(opt_level=3)
+    def pipeline(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
+        mod = fuse(mod, target, pack_weights=schedule_family is not None)
+        if log is not None:
+            mod = MetaScheduleApplyDatabase()(mod)
+        if schedule_family is not None:
+            mod = default_schedules(schedule_family, target)(mod)
+        return tvm.transform.Sequential(lowering_passes(target))(mod)
+
+    database = log.database if log is not None else None
+    with target, tvm.transform.PassContext(opt_level=3):
+        if database is None:
+            return relax.build(mod, target=target, relax_pipeline=pipeline)
+        with database:
+            return relax.build(mod, target=target, relax_pipeline=pipeline)
+
+
+def export(executable: relax.VMExecutable, output: Path, fcompile=None) -> Path:
+    """Export to a temporary name beside `output`; the caller renames it once it is verified."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.with_name(f".{output.name}.unverified.so")
+    try:
+        if fcompile is None:
+            executable.export_library(str(staging))
+        else:
+            executable.export_library(str(staging), fcompile=fcompile)
+    except Exception as err:  # the system compiler's message is the useful part
+        staging.unlink(missing_ok=True)
+        raise TvmMobilenetError(
+            f"exporting {output} failed: {str(err).strip().splitlines()[-1]}"
+        ) from None
+    return staging
+
+
+def run_module_file(path: Path, data: np.ndarray) -> np.ndarray:
+    """Load an exported .so in this process and run it once on the CPU."""
+    lib = tvm.runtime.load_module(str(path))
+    vm = relax.VirtualMachine(lib, tvm.cpu())
+    return vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy()
+
+
+def check_against_reference(
+    output: np.ndarray,
+    expected: np.ndarray,
+    tolerance: float,
+    against: str = "the float64 reference",
+) -> float:
+    """Max abs error; raises VerificationError if it exceeds `tolerance`."""
+    if output.shape != expected.shape:
+        raise VerificationError(
+            f"compiled module's output has shape {output.shape}, {against} gives "
+            f"{expected.shape}; the module was not written"
+        )
+    error = float(np.max(np.abs(output.astype(np.float64) - expected)))
+    if not np.isfinite(error) or error > tolerance:
+        raise VerificationError(
+            f"compiled module disagrees with {against}: max abs error {error:.3g} > "
+            f"{tolerance:g}; the module was not written (report this with the tuning log)"
+        )
+    return error
+
+
+def publish(staging: Path, output: Path) -> None:
+    os.replace(staging, output)

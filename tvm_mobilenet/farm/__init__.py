@@ -1,0 +1,1 @@
+"""The device farm: an RPC tracker and emulated aarch64 devices (qemu) on this machine."""

@@ -1,0 +1,395 @@
+"""A phone farm on this machine: a TVM RPC tracker and emulated aarch64 devices registered under a
+key.
+
+Processes started here run in their own process group, with a JSON pid file in a state directory
+(default `$TVM_MOBILENET_CACHE/farm`), so `stop` ends exactly what was started, children included.
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tvm_mobilenet.errors import FarmUnavailableError, TvmMobilenetError
+from tvm_mobilenet.farm.emulation import cache_dir, require_emulation
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_TRACKER_PORT = 9190
+START_TIMEOUT_SEC = 240  # an emulated server needs ~4 s alone, much more on a busy 2-core machine
+QUERY_TIMEOUT_SEC = 5
+START_TRACKER_HINT = (
+    "start one with `python -m tvm_mobilenet.farm tracker` and add devices with "
+    "`python -m tvm_mobilenet.farm emulate --tracker 127.0.0.1:9190 --key KEY`"
+)
+
+# Runs inside the emulated python: the RPC server re-executes sys.executable for its workers, which
+# must be qemu again (binfmt_misc is not available to start aarch64 binaries directly).
+_SERVER_BOOT = (
+    "import os, runpy, sys; sys.executable = os.environ['TVM_MOBILENET_QEMU_PYTHON']; "
+    "sys.argv[0] = 'rpc_server'; runpy.run_module('tvm.exec.rpc_server', run_name='__main__')"
+)
+
+
+@dataclass(frozen=True)
+class Tracker:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_tracker(text: str) -> Tracker:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise TvmMobilenetError(
+            f"--tracker/--rpc-tracker '{text}' is not HOST:PORT (e.g. 127.0.0.1:9190)"
+        )
+    return Tracker(host, int(port))
+
+
+def tracker_from_env() -> Tracker | None:
+    """TVM_TRACKER_HOST / TVM_TRACKER_PORT, as TVM's own tools read them."""
+    host, port = os.environ.get("TVM_TRACKER_HOST"), os.environ.get("TVM_TRACKER_PORT")
+    if not host and not port:
+        return None
+    return parse_tracker(f"{host or DEFAULT_HOST}:{port or DEFAULT_TRACKER_PORT}")
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("TVM_MOBILENET_FARM_STATE", cache_dir() / "farm"))
+
+
+# ---------------------------------------------------------------- status
+
+
+@dataclass
+class KeyStatus:
+    key: str
+    total: int
+    free: int
+    pending: int
+
+    @property
+    def busy(self) -> int:
+        return max(self.total - self.free, 0)
+
+
+def query(tracker: Tracker, timeout: float = QUERY_TIMEOUT_SEC) -> dict[str, KeyStatus]:
+    """Devices per key (total, free, busy) and queued requests; FarmUnavailableError if the tracker
+    is down."""
+    from tvm import rpc
+
+    try:
+        with socket.create_connection((tracker.host, tracker.port), timeout=timeout):
+            pass
+        session = rpc.TrackerSession((tracker.host, tracker.port))
+        session._sock.settimeout(timeout)
+        summary = session.summary()
+        session.close()
+    except (OSError, RuntimeError, ValueError) as err:  # refused, timed out, not a tracker
+        raise FarmUnavailableError(
+            f"no RPC tracker answers at {tracker} ({err}); {START_TRACKER_HINT}"
+        ) from None
+    totals: dict[str, int] = {}
+    for item in summary["server_info"]:
+        key = item["key"].split(":", 1)[-1]  # "server:rasp4b" -> "rasp4b"
+        totals[key] = totals.get(key, 0) + 1
+    queue = summary["queue_info"]
+    return {
+        key: KeyStatus(
+            key,
+            totals.get(key, 0),
+            int(queue.get(key, {}).get("free", 0)),
+            int(queue.get(key, {}).get("pending", 0)),
+        )
+        for key in sorted(set(totals) | set(queue))
+    }
+
+
+def require_devices(tracker: Tracker, key: str) -> KeyStatus:
+    """The key's status; FarmUnavailableError if the tracker is down or has no device under the
+    key."""
+    status = query(tracker).get(key)
+    if status is None or status.total == 0:
+        raise FarmUnavailableError(
+            f"the tracker at {tracker} has no device under key '{key}': start some with "
+            f"`python -m tvm_mobilenet.farm emulate --tracker {tracker} --key {key}` or register "
+            f"your "
+            f"boards with `python -m tvm.exec.rpc_server --tracker {tracker} --key {key}`"
+        )
+    return status
+
+
+def format_status(tracker: Tracker, status: dict[str, KeyStatus]) -> str:
+    lines = [
+        f"tracker {tracker}",
+        f"{'key':20s} {'devices':>7s} {'free':>5s} {'busy':>5s} {'queued':>6s}",
+    ]
+    lines += [
+        f"{s.key:20s} {s.total:7d} {s.free:5d} {s.busy:5d} {s.pending:6d}" for s in status.values()
+    ]
+    if not status:
+        lines.append("(no devices registered)")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- processes
+
+
+@dataclass
+class FarmProcess:
+    """A process the farm started, as written to its pid file."""
+
+    role: str  # "tracker" or "device"
+    pid: int
+    name: str
+    log: str
+    pid_file: Path
+    key: str | None = None  # the device key (devices only)
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # a zombie child of this process counts as dead
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return True
+
+    def stop(self, grace_sec: float = 5.0) -> None:
+        """SIGTERM its process group, SIGKILL after `grace_sec`, and forget it."""
+        for sig, wait in ((signal.SIGTERM, grace_sec), (signal.SIGKILL, 2.0)):
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if not self.alive():
+                break
+        self.pid_file.unlink(missing_ok=True)
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            return " | ".join(
+                Path(self.log).read_text(errors="replace").strip().splitlines()[-lines:]
+            )
+        except OSError:
+            return ""
+
+
+def _spawn(
+    role: str, name: str, command: list[str], env: dict, state_dir: Path, key: str | None = None
+) -> FarmProcess:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / f"{name}.log"
+    with open(log, "wb") as out:
+        # a new session: the whole tree (qemu, RPC workers) is one process group to stop
+        proc = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    pid_file = state_dir / f"{name}.pid.json"
+    pid_file.write_text(
+        json.dumps(
+            {
+                "role": role,
+                "pid": proc.pid,
+                "name": name,
+                "log": str(log),
+                "key": key,
+                "command": command,
+            }
+        )
+    )
+    return FarmProcess(role, proc.pid, name, str(log), pid_file, key)
+
+
+def farm_processes(state_dir: Path | None = None) -> list[FarmProcess]:
+    state_dir = state_dir or default_state_dir()
+    processes = []
+    for pid_file in sorted(state_dir.glob("*.pid.json")):
+        try:
+            data = json.loads(pid_file.read_text())
+            processes.append(
+                FarmProcess(
+                    data["role"],
+                    int(data["pid"]),
+                    data["name"],
+                    data["log"],
+                    pid_file,
+                    data.get("key"),
+                )
+            )
+        except (OSError, ValueError, KeyError):
+            pid_file.unlink(missing_ok=True)
+    return processes
+
+
+def emulated_keys(state_dir: Path | None = None) -> set[str]:
+    """Keys served by emulated devices this farm started (their timings are not performance)."""
+    return {p.key for p in farm_processes(state_dir) if p.role == "device" and p.key and p.alive()}
+
+
+def stop(state_dir: Path | None = None, names: list[str] | None = None) -> list[FarmProcess]:
+    """Stop the farm's processes (devices first), or only those named; returns what was stopped."""
+    chosen = [p for p in farm_processes(state_dir) if names is None or p.name in names]
+    chosen.sort(key=lambda p: p.role == "tracker")
+    for process in chosen:
+        process.stop()
+    return chosen
+
+
+def start_tracker(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_TRACKER_PORT,
+    state_dir: Path | None = None,
+    timeout: float = 30,
+) -> tuple[Tracker, FarmProcess]:
+    """Start a TVM RPC tracker on exactly host:port (a busy port is an error, not a silent move)."""
+    tracker = Tracker(host, port)
+    if _port_answers(
+        tracker
+    ):  # TVM's tracker binds with SO_REUSEPORT: a second one would share the port
+        raise FarmUnavailableError(
+            f"port {port} on {host} is in use (a tracker already runs there? "
+            f"check with `python -m tvm_mobilenet.farm status --tracker {tracker}`); "
+            "choose another with --port"
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "tvm.exec.rpc_tracker",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--port-end",
+        str(port + 1),
+    ]
+    process = _spawn(
+        "tracker", f"tracker-{port}", command, dict(os.environ), state_dir or default_state_dir()
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            process.pid_file.unlink(missing_ok=True)
+            raise FarmUnavailableError(
+                f"the tracker did not start on {tracker}: {process.log_tail(1)}"
+            )
+        try:
+            query(tracker, timeout=2)
+            return tracker, process
+        except FarmUnavailableError:
+            time.sleep(0.3)
+    process.stop()
+    raise FarmUnavailableError(f"the tracker did not answer on {tracker} within {timeout:.0f} s")
+
+
+def _port_answers(tracker: Tracker) -> bool:
+    try:
+        with socket.create_connection((tracker.host, tracker.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _qemu_python_wrapper(state_dir: Path, command: list[str]) -> Path:
+    wrapper = state_dir / "qemu-python3"
+    wrapper.write_text("#!/bin/sh\nexec " + " ".join(f"'{part}'" for part in command) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def start_emulated_devices(
+    tracker: Tracker,
+    key: str,
+    count: int = 1,
+    cpu: str = "cortex-a72",
+    state_dir: Path | None = None,
+    host: str = DEFAULT_HOST,
+    timeout: float = START_TIMEOUT_SEC,
+) -> list[FarmProcess]:
+    """Start `count` emulated aarch64 TVM RPC servers and wait until they registered under `key`."""
+    if count < 1:
+        raise TvmMobilenetError(f"--count {count} must be >= 1")
+    emu = require_emulation()
+    state_dir = state_dir or default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    before = query(tracker).get(key)
+    expected = (before.total if before else 0) + count
+    python = emu.python_command()
+    wrapper = _qemu_python_wrapper(state_dir, python)
+    processes = []
+    for _ in range(count):
+        name = f"device-{key}-{time.time_ns() % 10**10}"
+        tmpdir = state_dir / name
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        env = {**emu.python_env(cpu, tmpdir), "TVM_MOBILENET_QEMU_PYTHON": str(wrapper)}
+        port = _free_port(host)
+        command = [
+            *python,
+            "-c",
+            _SERVER_BOOT,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--port-end",
+            str(port + 1),
+            "--tracker",
+            str(tracker),
+            "--key",
+            key,
+            "--load-library",
+            str(emu.runtime_extra_lib),
+        ]
+        processes.append(_spawn("device", name, command, env, state_dir, key))
+    _wait_registered(tracker, key, expected, processes, timeout)
+    return processes
+
+
+def _free_port(host: str) -> int:
+    """A port nobody listens on now. Servers started together and left to search one range race
+    for its first port: TVM's server binds with SO_REUSEPORT, and the loser fails in listen()."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _wait_registered(
+    tracker: Tracker, key: str, expected: int, processes: list[FarmProcess], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = [p for p in processes if not p.alive()]
+        if dead:
+            for process in processes:
+                process.stop()
+            raise FarmUnavailableError(
+                f"emulated device {dead[0].name} exited: {dead[0].log_tail()}"
+            )
+        status = query(tracker).get(key)
+        if status is not None and status.total >= expected:
+            return
+        time.sleep(0.5)
+    for process in processes:
+        process.stop()
+    raise FarmUnavailableError(
+        f"emulated devices did not register under '{key}' within {timeout:.0f} s"
+    )

@@ -1,1 +1,0 @@
-"""Python entry points: one plain function per command, called by the CLIs and by tests."""

@@ -1,0 +1,98 @@
+"""Run a model file in its own framework (ONNX Runtime, the TFLite interpreter, PyTorch) for
+checking.
+
+Each runner takes the file and one input array and returns the first output; a missing framework
+raises SourceCheckUnavailable naming the package to install.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tvm_mobilenet.errors import ModelImportError, SourceCheckUnavailable
+
+INSTALL_HINT = "pip install 'tvm_mobilenet[frameworks]'"
+FORMAT_OF_SUFFIX = {".onnx": "onnx", ".tflite": "tflite", ".pt2": "pt2"}
+
+
+def model_format(path: Path) -> str:
+    """ "onnx", "tflite" or "pt2" from the file's suffix; raises ModelImportError for others or a
+    missing file."""
+    source_format = FORMAT_OF_SUFFIX.get(path.suffix.lower())
+    if source_format is None:
+        raise ModelImportError(
+            f"{path.name}: unknown model format '{path.suffix}'; use one of "
+            f"{', '.join(FORMAT_OF_SUFFIX)} (.pt2: a program saved with torch.export.save)"
+        )
+    if not path.is_file():
+        raise ModelImportError(f"model file {path} does not exist")
+    return source_format
+
+
+def _unavailable(package: str) -> SourceCheckUnavailable:
+    return SourceCheckUnavailable(f"{package} is not installed ({INSTALL_HINT})")
+
+
+def run_onnx(path: Path, data: np.ndarray) -> np.ndarray:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise _unavailable("onnxruntime") from None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: data})[0]
+
+
+def _tflite_interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter
+    except ImportError:
+        raise _unavailable("ai-edge-litert (or tensorflow)") from None
+
+
+def run_tflite(path: Path, data: np.ndarray) -> np.ndarray:
+    interpreter = _tflite_interpreter_class()(model_path=str(path))
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(data.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], data)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def run_pt2(path: Path, data: np.ndarray) -> np.ndarray:
+    try:
+        import torch
+    except ImportError:
+        raise _unavailable("torch") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notices about its own pickles
+        module = torch.export.load(str(path)).module()
+    with torch.no_grad():
+        output = module(torch.from_numpy(data))
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    return output.numpy()
+
+
+RUNTIMES: dict[str, tuple[str, Callable[[Path, np.ndarray], np.ndarray]]] = {
+    "onnx": ("ONNX Runtime", run_onnx),
+    "tflite": ("the TFLite interpreter", run_tflite),
+    "pt2": ("PyTorch", run_pt2),
+}
+
+
+def run_source(source_format: str, path: Path, data: np.ndarray) -> tuple[str, np.ndarray]:
+    """(framework name, output of `path` on `data`) from the file's own framework."""
+    name, runner = RUNTIMES[source_format]
+    return name, np.asarray(runner(path, np.ascontiguousarray(data, dtype=np.float32)))

@@ -1,0 +1,89 @@
+"""Load and run an exported .so with only the TVM runtime (what an app does).
+
+Import this module before anything imports tvm, after setting TVM_USE_RUNTIME_LIB=1 (see
+`use_runtime_only`), to prove the .so needs nothing but libtvm_runtime and libtvm_ffi."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tvm_mobilenet.errors import ModuleLoadError
+
+INPUT_SHAPE_FUNC = "input_shape"  # a function every exported module has
+
+
+def use_runtime_only() -> None:
+    """Make the next `import tvm` load libtvm_runtime only (no compiler)."""
+    os.environ["TVM_USE_RUNTIME_LIB"] = "1"
+
+
+@dataclass
+class RunResult:
+    output: np.ndarray
+    median_ms: float
+    latencies_ms: list[float]
+
+    def save(self, path: str | Path) -> None:
+        np.save(path, self.output)
+
+    def top5(self, item: int = 0) -> list[tuple[int, float]]:
+        scores = self.output[item]
+        best = np.argsort(-scores)[:5]
+        return [(int(i), float(scores[i])) for i in best]
+
+
+class LoadedModel:
+    """An exported MobileNet .so in a runtime-only VM on the CPU."""
+
+    def __init__(self, path: str | Path):
+        import tvm
+        import tvm.runtime.vm
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModuleLoadError(
+                f"{path} does not exist: build it with `python -m tvm_mobilenet.compile -o {path}`"
+            )
+        try:
+            lib = tvm.runtime.load_module(str(path))
+            self.device = tvm.cpu()
+            self.vm = tvm.runtime.vm.VirtualMachine(lib, self.device)
+            self.input_shape = tuple(int(d) for d in self.vm[INPUT_SHAPE_FUNC]())
+        except Exception as err:  # a foreign or damaged file fails in many TVM ways
+            raise ModuleLoadError(
+                f"cannot load {path} as a tvm_mobilenet module "
+                f"({str(err).strip().splitlines()[-1]}); "
+                "rebuild it with `python -m tvm_mobilenet.compile`"
+            ) from None
+        self._tensor = tvm.runtime.tensor
+
+    def check_input(self, data: np.ndarray) -> np.ndarray:
+        if tuple(data.shape) != self.input_shape:
+            raise ModuleLoadError(
+                f"input has shape {tuple(data.shape)}, the module expects {self.input_shape}"
+            )
+        return np.ascontiguousarray(data, dtype=np.float32)
+
+    def run(self, data: np.ndarray, repeat: int = 1) -> RunResult:
+        """Run `repeat` times after one warm-up call; latencies are wall-clock per call."""
+        tensor = self._tensor(self.check_input(data), self.device)
+        output = self.vm["main"](tensor).numpy()
+        latencies = []
+        for _ in range(max(repeat, 1)):
+            start = time.perf_counter()
+            self.vm["main"](tensor)
+            latencies.append((time.perf_counter() - start) * 1e3)
+        return RunResult(output, statistics.median(latencies), latencies)
+
+
+def load_input(path: str | Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ModuleLoadError(f"cannot read input {path} as a .npy array ({err})") from None

@@ -1,0 +1,97 @@
+"""Tuning tasks: the fused TIR functions of a model, labelled depthwise / pointwise / other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tvm
+from tvm import relax
+from tvm.s_tir import meta_schedule as ms
+
+from tvm_mobilenet.errors import TvmMobilenetError
+from tvm_mobilenet.tasks.weight_packing import hwio_shape, pack_pointwise_weights
+
+KINDS = ("depthwise", "pointwise", "other")
+
+
+def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True) -> tvm.IRModule:
+    """Legalize and fuse, exactly as compilation does, so task keys match the compiled functions.
+
+    On CPUs, pointwise weights are then pre-packed per output-channel block (weight_packing.py);
+    `pack_weights=False` leaves them as stock TVM would (the untuned baseline)."""
+    passes = [
+        *relax.pipeline.library_dispatch_passes(target),
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+    ]
+    if pack_weights and target.kind.name == "llvm":
+        passes.append(pack_pointwise_weights)
+    with target, tvm.transform.PassContext(opt_level=3):
+        return tvm.transform.Sequential(passes)(mod)
+
+
+@dataclass
+class Task:
+    """One unique fused TIR function to tune."""
+
+    name: str
+    kind: str  # one of KINDS
+    shape: str  # human-readable: input shape and kernel of the anchor operator
+    flops: float  # per call
+    weight: int  # how many times the model calls it
+    extracted: ms.ExtractedTask
+
+    @property
+    def mod(self) -> tvm.IRModule:
+        return self.extracted.dispatched[0]
+
+
+def _param_shape(prim_func, index: int) -> list[int]:
+    return [int(d) for d in prim_func.params[index].ty.shape]
+
+
+def _conv_info(name: str, prim_func) -> tuple[str, str] | None:
+    """(kind, shape) of a fused function whose anchor is an NHWC conv2d (see network.py)."""
+    if "conv2d" not in name:
+        return None
+    data_shape, weight_shape = _param_shape(prim_func, 0), hwio_shape(_param_shape(prim_func, 1))
+    out_shape = _param_shape(prim_func, -1)
+    kh, kw, in_per_group, out_c = weight_shape  # HWIO; depthwise: HWOI (C, 1) or HWIO (1, C)
+    channels = data_shape[3]
+    if channels > 1 and {in_per_group, out_c} == {1, channels}:
+        kind, out_c = "depthwise", channels
+    elif kh == kw == 1:
+        kind = "pointwise"
+    else:
+        kind = "other"
+    stride = data_shape[1] // out_shape[1]
+    return kind, f"{'x'.join(map(str, data_shape))} k{kh}x{kw} s{stride} ->{out_c}"
+
+
+def classify(extracted: ms.ExtractedTask) -> tuple[str, str]:
+    """(kind, shape description) of an extracted task."""
+    prim_func = next(iter(extracted.dispatched[0].functions.values()))
+    info = _conv_info(extracted.task_name, prim_func)
+    if info is not None:
+        return info
+    return "other", "x".join(map(str, _param_shape(prim_func, -1)))
+
+
+def extract_tasks(mod: tvm.IRModule, target: tvm.target.Target, ops: str = "all") -> list[Task]:
+    """The model's tasks, selected by kind: "depthwise", "pointwise" or "all"."""
+    if ops not in ("depthwise", "pointwise", "all"):
+        raise TvmMobilenetError(f"unknown --ops '{ops}': use depthwise, pointwise or all")
+    fused = fuse(mod, target)
+    tasks = []
+    for extracted in ms.relax_integration.extract_tasks(fused, target):
+        kind, shape = classify(extracted)
+        if ops not in ("all", kind):
+            continue
+        flops = float(tvm.s_tir.analysis.estimate_tir_flops(extracted.dispatched[0]))
+        tasks.append(
+            Task(extracted.task_name, kind, shape, flops, int(extracted.weight), extracted)
+        )
+    return tasks

@@ -1,0 +1,110 @@
+"""Python entry point of tuning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tvm_mobilenet.compile.cross import cross_compiler
+from tvm_mobilenet.devices import DeviceSpec
+from tvm_mobilenet.errors import FarmUnavailableError, TvmMobilenetError
+from tvm_mobilenet.farm.tracker import START_TRACKER_HINT
+from tvm_mobilenet.model.source import ModelSource
+from tvm_mobilenet.schedules.templates import heuristic_schedule
+from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tune.log import open_log
+from tvm_mobilenet.tune.measure import (
+    FarmWatch,
+    RpcSettings,
+    cross_export,
+    make_builder,
+    make_runner,
+    require_device_runtime,
+)
+from tvm_mobilenet.tune.spaces import space_generator
+from tvm_mobilenet.tune.tuner import TuneReport, allocate_trials, tune_tasks
+
+DEFAULT_TRIALS = 460  # 20 per task of MobileNet v1 (23 tasks); 30 minutes on this 2-core host
+
+
+@dataclass
+class TuneArgs:
+    model: ModelSource
+    device: DeviceSpec
+    log_dir: Path
+    trials: int = DEFAULT_TRIALS
+    ops: str = "all"
+    search: str = "both"
+    seed: int = 0
+    rpc: RpcSettings | None = None  # required by targets measured over RPC
+    ndk_cc: str | None = None
+
+    def display(self) -> str:
+        return (
+            f"tuning {self.model.describe()} "
+            f"for {self.device.label} ({self.device.target_config}), ops={self.ops}, "
+            f"search={self.search}, {self.trials} trials, log {self.log_dir}"
+            + (f", measured on devices '{self.rpc.key}' at {self.rpc.tracker}" if self.rpc else "")
+        )
+
+
+def measurement(args: TuneArgs):
+    """The builder and runner for the device: local, or cross-compiled and measured over RPC."""
+    if args.device.measure == "local":
+        return make_builder(), make_runner()
+    if args.rpc is None:
+        raise FarmUnavailableError(
+            f"target '{args.device.family}' is measured on remote devices: pass --rpc-tracker "
+            f"HOST:PORT "
+            f"--rpc-key KEY (or set TVM_TRACKER_HOST/TVM_TRACKER_PORT); no farm yet? "
+            f"{START_TRACKER_HINT}"
+        )
+    compiler = cross_compiler(args.device, args.ndk_cc)
+    builder = make_builder(cross_export(compiler) if compiler else None)
+    runner = make_runner(args.rpc)
+    device_kind = args.device.target.kind.name
+    if device_kind != "llvm":  # a GPU target: the devices' runtime must have its API (OpenCL)
+        require_device_runtime(args.rpc, device_kind)
+    return builder, runner
+
+
+def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
+    """Tune the model's tasks for the device; records go to (and resume from) `args.log_dir`."""
+    if args.trials < 0:
+        raise TvmMobilenetError(f"--trials {args.trials} must be >= 0")
+    builder, runner = measurement(args)
+    # Step 1. The model and its tasks (weights do not change the tasks).
+    mod = args.model.module()  # a model file is imported here: its errors come before any output
+    print_fn(args.display())
+    target = args.device.target
+    tasks = extract_tasks(mod, target, args.ops)
+    # Step 2. The log: checked, torn lines set aside, created if new.
+    log = open_log(
+        args.log_dir, args.device.label, args.device.target_config, args.model.key, create=True
+    )
+    # Step 3. Tune each task up to its share of the trials.
+    trials = allocate_trials(tasks, args.trials)
+    family = args.device.schedule_family
+    start_from = (
+        None if args.search == "auto" else lambda task: heuristic_schedule(task.mod, family, target)
+    )
+    watch = FarmWatch(args.rpc) if args.rpc is not None else None
+    try:
+        return tune_tasks(
+            tasks,
+            trials,
+            log,
+            target,
+            lambda task: space_generator(task, args.search, family, target),
+            builder=builder,
+            runner=runner,
+            seed=args.seed,
+            print_fn=print_fn,
+            start_from=start_from,
+            callbacks=[watch] if watch is not None else [],
+        )
+    except RuntimeError:
+        if watch is not None and watch.error is not None:
+            raise watch.error from None
+        raise
