@@ -178,6 +178,7 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
     assert report.results[0].best_seconds is not None
 
     # Step 2. The same run again resumes: nothing left to measure, nothing lost.
+    log.close()  # one writer per log, in this process too
     again, log = tune_once()
     assert again.measured_now == 0
     assert len(log.records_of(task.mod)) == trials
