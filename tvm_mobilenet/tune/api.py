@@ -79,7 +79,7 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     print_fn(args.display())
     target = args.device.target
     tasks = extract_tasks(mod, target, args.ops)
-    # Step 2. The log: checked, torn lines set aside, created if new.
+    # Step 2. The log: locked (one tune per log), checked, repaired, created if new.
     log = open_log(
         args.log_dir, args.device.label, args.device.target_config, args.model.key, create=True
     )
@@ -89,22 +89,16 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     start_from = (
         None if args.search == "auto" else lambda task: heuristic_schedule(task.mod, family, target)
     )
-    watch = FarmWatch(args.rpc) if args.rpc is not None else None
-    try:
-        return tune_tasks(
-            tasks,
-            trials,
-            log,
-            target,
-            lambda task: space_generator(task, args.search, family, target),
-            builder=builder,
-            runner=runner,
-            seed=args.seed,
-            print_fn=print_fn,
-            start_from=start_from,
-            callbacks=[watch] if watch is not None else [],
-        )
-    except RuntimeError:
-        if watch is not None and watch.error is not None:
-            raise watch.error from None
-        raise
+    return tune_tasks(
+        tasks,
+        trials,
+        log,
+        target,
+        lambda task: space_generator(task, args.search, family, target),
+        builder=builder,
+        runner=runner,
+        seed=args.seed,
+        print_fn=print_fn,
+        start_from=start_from,
+        callbacks=[FarmWatch(args.rpc)] if args.rpc is not None else [],
+    )
