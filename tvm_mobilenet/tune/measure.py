@@ -16,7 +16,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import FarmUnavailableError
-from tvm_mobilenet.farm.tracker import Tracker, require_devices
+from tvm_mobilenet.farm.tracker import Tracker, request_session, require_devices
 from tvm_mobilenet.run.threads import available_cores
 from tvm_mobilenet.tune.startup import ignore_ctrl_c, init_builder_worker, init_runner_worker
 
@@ -158,9 +158,8 @@ def require_device_runtime(rpc: RpcSettings, device_kind: str) -> None:
     (e.g. "opencl"): every candidate would fail to load, after minutes of building."""
     import tvm
 
+    session = request_session(rpc.tracker, rpc.key, rpc.timeout_sec)
     try:
-        tracker = tvm.rpc.connect_tracker(rpc.tracker.host, rpc.tracker.port)
-        session = tracker.request(rpc.key, session_timeout=int(rpc.timeout_sec), max_retry=2)
         present = session.device(device_kind, 0).exist
     except (OSError, RuntimeError, tvm.error.TVMError) as err:
         raise FarmUnavailableError(
