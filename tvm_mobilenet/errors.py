@@ -49,3 +49,7 @@ class FarmUnavailableError(TvmMobilenetError):
 
 class CrossCompilerError(TvmMobilenetError):
     """The cross compiler of a device is not installed or not configured."""
+
+
+class OutputPathError(TvmMobilenetError, ValueError):
+    """An output path that is a directory, one of the command's inputs, or cannot be written."""

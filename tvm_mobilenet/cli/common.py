@@ -70,6 +70,17 @@ def add_model_args(
             "(default: read from the file; "
             "needed when the file's shape is dynamic)",
         )
+        add_trust_flag(group)
+
+
+TRUST_HELP = (
+    "read a .pt2 model file even though loading one can run code it holds (torch.export.load "
+    "unpickles): only for files whose origin you trust"
+)
+
+
+def add_trust_flag(group) -> None:
+    group.add_argument("--trust-model-file", action="store_true", help=TRUST_HELP)
 
 
 def add_target_args(parser: argparse.ArgumentParser) -> None:
@@ -171,7 +182,7 @@ def model_source(args):
     from tvm_mobilenet.model.importers import parse_shape
 
     shape = parse_shape(args.input_shape) if args.input_shape is not None else None
-    return ModelFile(args.model, shape)
+    return ModelFile(args.model, shape, trusted=args.trust_model_file)
 
 
 def device_and_log_dir(args, model=None, reading: bool = False):

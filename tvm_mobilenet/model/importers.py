@@ -320,10 +320,13 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def load_model_file(path: str | Path, input_shape: tuple[int, ...] | None = None) -> ImportedModel:
-    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file."""
+def load_model_file(
+    path: str | Path, input_shape: tuple[int, ...] | None = None, trusted: bool = False
+) -> ImportedModel:
+    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file (a
+    .pt2 is read only if `trusted`: loading one can run code)."""
     path = Path(path)
-    source_format = model_format(path)
+    source_format = model_format(path, trusted)
     try:
         imported = LOADERS[source_format](path, input_shape)
     except ModelImportError:

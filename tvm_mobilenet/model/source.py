@@ -61,6 +61,10 @@ class ModelSource(ABC):
     def describe(self) -> str:
         """One line for progress output."""
 
+    def input_files(self) -> dict[str, Path]:
+        """The files the model is read from, by flag (an output must not overwrite them)."""
+        return {}
+
     @abstractmethod
     def module(self) -> tvm.IRModule:
         """The Relax module, `main(input) -> output`, weights as constants."""
@@ -92,6 +96,9 @@ class BuiltinMobileNet(ModelSource):
         c = self.config
         return f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}"
 
+    def input_files(self) -> dict[str, Path]:
+        return {"--weights": Path(self.weights_file)} if self.weights_file else {}
+
     @functools.cached_property
     def _built(self) -> tuple[tvm.IRModule, dict[str, np.ndarray]]:
         return load_model(self.config, self.weights_file, self.seed)
@@ -108,13 +115,16 @@ class BuiltinMobileNet(ModelSource):
 class ModelFile(ModelSource):
     """A .onnx, .tflite or .pt2 file, checked against its own framework's runtime."""
 
-    def __init__(self, path: str | Path, input_shape: tuple[int, ...] | None = None):
-        self.path, self.given_shape = Path(path), input_shape
-        model_format(self.path)  # unknown suffix or missing file: fail before anything else
+    def __init__(
+        self, path: str | Path, input_shape: tuple[int, ...] | None = None, trusted: bool = False
+    ):
+        self.path, self.given_shape, self.trusted = Path(path), input_shape, trusted
+        # an unknown suffix, a missing file, a .pt2 not trusted: fail before anything else
+        model_format(self.path, trusted)
 
     @functools.cached_property
     def imported(self) -> ImportedModel:
-        return load_model_file(self.path, self.given_shape)
+        return load_model_file(self.path, self.given_shape, self.trusted)
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -135,6 +145,9 @@ class ModelFile(ModelSource):
     @property
     def log_name(self) -> str:
         return f"{self.path.stem}-{self.sha256[:12]}"
+
+    def input_files(self) -> dict[str, Path]:
+        return {"--model": self.path}
 
     def describe(self) -> str:
         m = self.imported
