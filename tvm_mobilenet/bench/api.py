@@ -45,9 +45,10 @@ def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
     from tvm_mobilenet.model.source import BuiltinMobileNet
 
     device = load_device("x86")
-    log_dir = log_dir_to_read(device)
+    model = BuiltinMobileNet(args.config, args.weights_file, args.seed)
+    log_dir = log_dir_to_read(device, model)
     compile_args = CompileArgs(
-        model=BuiltinMobileNet(args.config, args.weights_file, args.seed),
+        model=model,
         device=device,
         output=work_dir / "ours.so",
         log_dir=log_dir,

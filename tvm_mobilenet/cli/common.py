@@ -97,8 +97,9 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--log-dir",
         type=Path,
-        help="tuning log directory (default tuning_logs/<target>/<device>/; for "
-        "the x86 host, <device> also names the CPU and cores, e.g. host-rocketlake-2c)",
+        help="tuning log directory (default tuning_logs/<target>/<device>/<model>/; for "
+        "the x86 host, <device> also names the CPU and cores, e.g. "
+        "host-rocketlake-2c/mobilenet_v1-1.0-224-b1)",
     )
 
 
@@ -185,10 +186,10 @@ def model_source(args):
     return ModelFile(args.model, shape, trusted=args.trust_model_file)
 
 
-def device_and_log_dir(args, model=None, reading: bool = False):
+def device_and_log_dir(args, model, reading: bool = False):
     """The DeviceSpec from --target/--device, the log directory, and whether it was defaulted.
 
-    The default directory is tuning_logs/<target>/<device>/, plus a sub-directory per model file;
+    The default directory is tuning_logs/<target>/<device>/<model>/ (one per model);
     commands that only read records (`reading`) fall back to the log shipped with the package.
     """
     from tvm_mobilenet.devices import load_device
@@ -197,9 +198,8 @@ def device_and_log_dir(args, model=None, reading: bool = False):
     device = load_device(args.target, args.device)
     if args.log_dir is not None:
         return device, args.log_dir, False
-    model_log_name = model.log_name if model is not None else None
     find = log_dir_to_read if reading else default_log_dir
-    return device, find(device, model_log_name), True
+    return device, find(device, model), True
 
 
 def _caused_by_ctrl_c(err: BaseException | None) -> bool:

@@ -75,7 +75,16 @@ def main(argv=None, prog=None) -> int:
         "MetaSchedule's generated space (Ansor-style), both = their union (default)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
+    parser.add_argument(
+        "--list-logs",
+        action="store_true",
+        help="list the tuning logs (shipped and local) and exit: `tvm-mobilenet logs`",
+    )
     args = parser.parse_args(argv)
+    if args.list_logs:
+        from tvm_mobilenet.cli.logs import print_catalogue
+
+        return print_catalogue()
 
     from tvm_mobilenet.errors import TuningError
     from tvm_mobilenet.tune.api import TuneArgs, tune

@@ -52,10 +52,9 @@ class ModelSource(ABC):
         """What the tuning log records as its model: a log for another model is refused."""
 
     @property
-    def log_name(self) -> str | None:
-        """A sub-directory of the default log directory for this model, or None for the directory
-        itself."""
-        return None
+    @abstractmethod
+    def log_name(self) -> str:
+        """This model's sub-directory of a device's log directory."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -91,6 +90,11 @@ class BuiltinMobileNet(ModelSource):
     @property
     def key(self) -> dict:
         return self.config.key
+
+    @property
+    def log_name(self) -> str:
+        c = self.config
+        return f"mobilenet_v1-{c.alpha}-{c.resolution}-b{c.batch}"
 
     def describe(self) -> str:
         c = self.config

@@ -13,6 +13,7 @@ from tvm_mobilenet.farm.tracker import START_TRACKER_HINT, require_devices
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.schedules.templates import heuristic_schedule
 from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tune.catalogue import LogEntry, find_logs
 from tvm_mobilenet.tune.log import open_log
 from tvm_mobilenet.tune.measure import (
     FarmWatch,
@@ -47,6 +48,11 @@ class TuneArgs:
             f"search={self.search}, {self.trials} trials, log {self.log_dir}"
             + (f", measured on devices '{self.rpc.key}' at {self.rpc.tracker}" if self.rpc else "")
         )
+
+
+def list_logs() -> list[LogEntry]:
+    """The catalogue: every log shipped with the package or tuned under ./tuning_logs."""
+    return find_logs()
 
 
 def check_remote(args: TuneArgs) -> str | None:
