@@ -393,7 +393,7 @@ def _open_for_writing(path: Path) -> TuningLog:
     return log
 
 
-def _open_snapshot(path: Path) -> TuningLog:
+def open_snapshot(path: Path) -> TuningLog:
     """Records first, then workloads: a writer appends a workload before any record refers to it,
     so what is read is consistent; a torn or unfinished last line is left out, never repaired."""
     records = _read_lines(path / RECORD_FILE)
@@ -431,4 +431,4 @@ def open_log(
         )
     else:
         _create(path, expected)
-    return _open_for_writing(path) if create else _open_snapshot(path)
+    return _open_for_writing(path) if create else open_snapshot(path)
