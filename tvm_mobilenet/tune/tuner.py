@@ -169,6 +169,7 @@ class _Run:
     ctrl_c: CtrlC
     callbacks: list  # the caller's, run after each batch is in the log
     cost_model: object = field(default_factory=make_cost_model)
+    stop: StopIfNeeded = field(init=False)
 
     def measure_callbacks(self, task: Task) -> list:
         """MetaSchedule's default callbacks, with its AddToDatabase replaced by CommitBatch."""
@@ -246,7 +247,8 @@ def _heuristic_to_measure(log: TuningLog, task: Task, start_from):
 def _tune_task(run: _Run, index: int, task: Task, todo: int, first) -> TaskResult:
     """Measure `first` (the heuristic schedule), then search for the rest of `todo`."""
     log, progress = run.log, run.progress
-    progress.start_task(_label(index, task, run), todo, log.best_seconds(task.mod), first)
+    best = log.best_seconds(task.mod)
+    progress.start_task(_label(index, task, run), todo, best, heuristic_first=first is not None)
     log.commit_workload(task.mod)
     if first is not None:
         measured = measure_schedule(run, task, first)
