@@ -33,6 +33,7 @@ from tvm_mobilenet.model.weights import get_weights
 GUEST_SCRIPT = Path(__file__).with_name("guest_infer.py")
 RUN_TIMEOUT_SEC = 3600  # one emulated run of the full model takes 0.5-1.5 min on a busy 2-core host
 COUNTED_PEERS = ("tflite", "ort")  # the bench's peers that have aarch64 wheels
+CPUINFO_CORE = "Cortex-A72"  # what scripts/setup_emulation.sh writes into the rootfs
 
 
 def _tflite_bytes(config: ModelConfig, weights) -> bytes:
@@ -235,6 +236,10 @@ def count_systems(args: CountArgs, print_fn: Callable[[str], None] = print) -> C
             model, args.device, work_dir / "ours.so", args.tolerance, print_fn
         )
         report.notes.append(f"ours: {args.module or 'compiled for this run'}")
+        report.notes.append(
+            f"the guest's /proc/cpuinfo ({emu.cpuinfo}) says {CPUINFO_CORE}: the peers pick "
+            f"their kernels for that core (XNNPACK's differ for an unknown core), whatever --device"
+        )
         print_fn(f"counting {OURS} under qemu ({cpu}, runs of {args.runs[0]} and {args.runs[1]})")
         counted = runner.per_inference("tvm", Path(ours).resolve(), args.runs, None, True)
         _add_system(report, SystemCount(OURS, OURS, _tvm_version()), counted, expected, args)

@@ -72,6 +72,13 @@ class Emulation:
         """qemu's instruction-counting plugin, built from scripts/qemu_insn_count.c."""
         return self.root / "plugins" / "libinsn_count.so"
 
+    @property
+    def cpuinfo(self) -> Path:
+        """The rootfs's ARM /proc/cpuinfo (Cortex-A72 cores), which qemu-user shows the guest
+        instead of the host's: libraries that pick kernels by CPU (XNNPACK, ONNX Runtime) pick
+        them for that core."""
+        return self.rootfs / "proc" / "cpuinfo"
+
     def peer_wheels(self, peer: str) -> Path:
         """The aarch64 wheels of a peer (`litert`, `onnxruntime`), for the emulated python."""
         return self.root / "peer_wheels" / peer
@@ -91,6 +98,8 @@ class Emulation:
             return f"{QEMU_DYNAMIC} (Debian's qemu-user) is not installed"
         if not self.count_plugin.is_file():
             return f"{self.count_plugin} is not built"
+        if not self.cpuinfo.is_file():  # ONNX Runtime crashes without it
+            return f"the rootfs has no ARM {self.cpuinfo.relative_to(self.rootfs)}"
         return self.missing()
 
     def python_command(self) -> list[str]:
