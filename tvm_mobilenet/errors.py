@@ -53,3 +53,7 @@ class CrossCompilerError(TvmMobilenetError):
 
 class OutputPathError(TvmMobilenetError, ValueError):
     """An output path that is a directory, one of the command's inputs, or cannot be written."""
+
+
+class InstructionCountError(TvmMobilenetError):
+    """A program run under qemu's instruction-counting plugin failed or did not finish."""
