@@ -57,3 +57,7 @@ class OutputPathError(TvmMobilenetError, ValueError):
 
 class WarmStartError(TvmMobilenetError, ValueError):
     """A --warm-start log that is not a log, or was made for another target family."""
+
+
+class InstructionCountError(TvmMobilenetError):
+    """A program run under qemu's instruction-counting plugin failed or did not finish."""

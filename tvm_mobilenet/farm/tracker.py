@@ -27,7 +27,9 @@ from tvm_mobilenet.farm.emulation import cache_dir, require_emulation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_TRACKER_PORT = 9190
-START_TIMEOUT_SEC = 240  # an emulated server needs ~4 s alone, much more on a busy 2-core machine
+# A tracker needs ~2 s alone (importing TVM), an emulated server ~4 s; each much more on a busy
+# 2-core machine (the tracker took 30 s at a load of 10).
+START_TIMEOUT_SEC = 240
 QUERY_TIMEOUT_SEC = 5
 START_TRACKER_HINT = (
     "start one with `python -m tvm_mobilenet.farm tracker` and add devices with "
@@ -355,7 +357,7 @@ def start_tracker(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_TRACKER_PORT,
     state_dir: Path | None = None,
-    timeout: float = 30,
+    timeout: float = START_TIMEOUT_SEC,
     allow_remote: bool = False,
 ) -> tuple[Tracker, FarmProcess]:
     """Start a TVM RPC tracker on exactly host:port (a busy port is an error, not a silent move)."""

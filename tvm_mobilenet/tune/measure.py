@@ -140,8 +140,7 @@ class FarmWatch(ms.measure_callback.PyMeasureCallback):
                 if time.monotonic() >= deadline:
                     self.error = FarmUnavailableError(
                         f"stopped: {err} (waited {self.wait_sec:.0f} s for a device to come back); "
-                        f"every "
-                        "record measured so far is kept: run the same command to resume"
+                        "every record measured so far is kept: run the same command to resume"
                     )
                     raise self.error from None
             time.sleep(1.0)

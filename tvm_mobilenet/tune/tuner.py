@@ -170,6 +170,7 @@ class _Run:
     ctrl_c: CtrlC
     callbacks: list  # the caller's, run after each batch is in the log
     cost_model: object = field(default_factory=make_cost_model)
+    stop: StopIfNeeded = field(init=False)
 
     def measure_callbacks(self, task: Task) -> list:
         """MetaSchedule's default callbacks, with its AddToDatabase replaced by CommitBatch."""
