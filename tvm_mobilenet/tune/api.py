@@ -97,6 +97,8 @@ def _warm_start(
 ) -> WarmStart | None:
     """The warm start to measure first: the given log's, or with "auto" on a log without valid
     records the nearest log's (None, said in a line, when no log shares a task)."""
+    if args.trials == 0:  # nothing will be measured
+        return None
     if given is not None:
         warm = load_warm_start(given, tasks)
     elif args.warm_start == "auto" and count_records(log.path)[1] == 0:
