@@ -70,7 +70,8 @@ def layer_case(layer: Layer, data_dtype: str, arithmetic: str, seed: int = 0) ->
     bias = rng.integers(-20000, 20000, cout).astype(np.int32)
     scales = _scales(rng, layer.kernel**2 * (1 if depthwise else cin), cout)
     # outputs as the rewrite stores them: u8 after ReLU, else int8 with a zero point
-    out_dtype, zp, lo, hi = ("uint8", 0, 0, 255) if data_dtype == "uint8" else ("int8", -5, -128, 127)
+    unsigned = data_dtype == "uint8"
+    out_dtype, zp, lo, hi = ("uint8", 0, 0, 255) if unsigned else ("int8", -5, -128, 127)
     clamp = {"zero_point": zp, "qmin": lo, "qmax": hi, "dtype": out_dtype}
     bb = relax.BlockBuilder()
     x = relax.Var("x", relax.TensorType(data.shape, data_dtype))

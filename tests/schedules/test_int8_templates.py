@@ -116,7 +116,7 @@ def test_arm_dotprod_compiles_with_sdot(item):
         assert "smlal" in asm or "mla" in asm
 
 
-@pytest.mark.parametrize("item", POINTWISE[::3], ids=lambda item: layer_id(item))
+@pytest.mark.parametrize("item", POINTWISE[::3], ids=layer_id)
 def test_arm_without_dotprod_and_avx512_vnni_compile(item):
     layer = item[1]
     neon = assembly(layer, NEON)
@@ -142,7 +142,7 @@ def test_mali_kernel_compiles(item):
 MALI_ON_POCL = [item for item in LAYERS if item[0].alpha < 1] + POINTWISE[:2]
 
 
-@pytest.mark.parametrize("item", MALI_ON_POCL, ids=lambda item: layer_id(item))
+@pytest.mark.parametrize("item", MALI_ON_POCL, ids=layer_id)
 def test_mali_kernel_equals_numpy_on_opencl(item, opencl):
     arithmetic = ARITHMETICS[MALI_ON_POCL.index(item) % 2]
     case = case_for(item[1], MALI, arithmetic)

@@ -48,8 +48,8 @@ class KernelLaunch:
     @property
     def private_floats(self) -> int:
         """Floats (or int32) in the kernel's private arrays (accumulators): a Mali keeps them in
-        registers only if this is small; an unbounded one (a whole feature map per work-item) overflows PoCL's
-        stack."""
+        registers only if this is small; an unbounded one (a whole feature map per work-item)
+        overflows PoCL's stack."""
         return sum(
             int(width or 1) * int(count) for width, count in PRIVATE_ARRAY_RE.findall(self.source)
         )
@@ -217,7 +217,8 @@ def int8_arguments(func: tvm.tirx.PrimFunc, rng: np.random.Generator) -> list[np
     (data_shape, data_dtype), (weight_shape, _), (bias_shape, _) = params[:3]
     info = np.iinfo(data_dtype)
     kh, kw, cin, _ = hwio_shape(list(weight_shape))
-    fan_in = kh * kw * (1 if cin == 1 or len(weight_shape) == 4 and weight_shape[3] == 1 else cin)
+    depthwise = len(weight_shape) == 4 and weight_shape[3] == 1  # HWOI (kh, kw, C, 1)
+    fan_in = kh * kw * (1 if depthwise else cin)
     # |acc| ~ sqrt(fan_in) * 74 * 73 (rms of uniform int8 data and weights): aim at ~64 out
     shift = int(np.ceil(np.log2(np.sqrt(fan_in) * 74 * 73 / 64)))
     channels = bias_shape[0]
