@@ -14,15 +14,14 @@ from tvm_mobilenet.bench.harness import SystemResult, max_abs_error, time_round_
 from tvm_mobilenet.bench.peak import detect_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.bench.peers.ours import Ours
-from tvm_mobilenet.bench.report import BenchReport
+from tvm_mobilenet.bench.report import BenchReport, load_note
 from tvm_mobilenet.errors import TuningLogError, VerificationError
 from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import BuiltinMobileNet
 from tvm_mobilenet.model.weights import get_weights
 from tvm_mobilenet.run.threads import allow_threads
 from tvm_mobilenet.tune.log import log_dir_to_read
-
-BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
 @dataclass
@@ -37,17 +36,19 @@ class BenchArgs:
     weights_file: Path | None = None
     seed: int = 0
     tolerance: float = reference.SOFTMAX_TOLERANCE
+    precision: str = "fp32"  # int8: the int8 TFLite file of these weights (bench/int8.py)
 
 
-def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
+def _compile_ours(model, args: BenchArgs, work_dir: Path, print_fn) -> Path:
+    """Our .so of `model` (a ModelSource) for the host, with the host's default log if it has
+    records for it."""
     from tvm_mobilenet.compile.api import CompileArgs, compile_model
     from tvm_mobilenet.devices import load_device
-    from tvm_mobilenet.model.source import BuiltinMobileNet
 
     device = load_device("x86")
     log_dir = log_dir_to_read(device)
     compile_args = CompileArgs(
-        model=BuiltinMobileNet(args.config, args.weights_file, args.seed),
+        model=model,
         device=device,
         output=work_dir / "ours.so",
         log_dir=log_dir,
@@ -110,6 +111,12 @@ def _prepare_and_check(system: Peer, args: BenchArgs, weights, threads: int, dat
 
 def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> BenchReport:
     """Check and time ours and every available peer at each thread count; return the report."""
+    if args.precision == "int8":
+        from tvm_mobilenet.bench.int8 import run_int8_benchmark
+
+        return run_int8_benchmark(
+            args, lambda model, work: _compile_ours(model, args, work, print_fn), print_fn
+        )
     allow_threads(max(args.threads))  # before our module's first call starts TVM's pool
     # Step 1. The model's weights, the fixed input, and the float64 answer every system must give.
     weights = get_weights(args.config, args.weights_file, args.seed)
@@ -120,7 +127,8 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     peers = _available_peers(args.peers, report.notes)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
-        module = args.module or _compile_ours(args, Path(work_dir), print_fn)
+        builtin = BuiltinMobileNet(args.config, args.weights_file, args.seed)
+        module = args.module or _compile_ours(builtin, args, Path(work_dir), print_fn)
         report.notes.append(f"ours: {module if args.module else 'compiled for this run'}")
         systems: list[Peer] = [Ours(module), *peers]
         for threads in args.threads:
@@ -138,19 +146,5 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
                 report.result(name, threads).latencies_ms = latencies
             predictors.clear()
             gc.collect()  # let the peers' sessions and thread pools go before the next thread count
-    report.notes.append(_load_note(load_before, os.getloadavg()[0]))
+    report.notes.append(load_note(load_before))
     return report
-
-
-def _load_note(before: float, after: float) -> str:
-    """The machine's load around the run: other processes on the cores skew every figure, 2 threads
-    most."""
-    note = (
-        f"load average (1 min) {before:.2f} before the run, {after:.2f} after (includes this run)"
-    )
-    if before > BUSY_LOAD:
-        note += (
-            f"; the machine was busy ({os.cpu_count()} cores): "
-            "rerun on a quiet machine for figures to quote"
-        )
-    return note

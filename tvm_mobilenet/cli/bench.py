@@ -2,11 +2,13 @@
 PyTorch.
 
     tvm-mobilenet bench [--module build/x.so] [--threads 1,2] [--repeat 30]
-                        [--plot bench.png] [--json FILE.json]
+                        [--plot bench.png] [--json FILE.json] [--precision int8]
 
 Every system runs the same model with the same weights; each is checked against the float64
 reference before it is timed. Peers come with `pip install '.[bench]'`; a missing one is skipped
-with a note.
+with a note. With --precision int8, every system runs one int8 TFLite file of the same weights
+(TFLite/XNNPACK runs it, ONNX Runtime its QDQ twin, ours imports it) and is checked against the
+TFLite interpreter's int8 output.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from tvm_mobilenet.cli.common import Parser, add_model_args, model_config
 
 ALL_PEERS = ("ort", "openvino", "tflite", "torch")
+INT8_PEERS = ("tflite", "ort")  # bench/int8.py
 
 
 def _int_list(text: str) -> list[int]:
@@ -56,8 +59,8 @@ def main(argv=None, prog=None) -> int:
     parser.add_argument(
         "--peers",
         type=_peer_list,
-        default=list(ALL_PEERS),
-        help=f"peers to run (default {','.join(ALL_PEERS)})",
+        help=f"peers to run (default {','.join(ALL_PEERS)}; with --precision int8 "
+        f"{','.join(INT8_PEERS)}, the ones with an int8 path)",
     )
     parser.add_argument(
         "--threads", type=_int_list, default=[1, 2], help="thread counts (default 1,2)"
@@ -75,6 +78,13 @@ def main(argv=None, prog=None) -> int:
         help="bar chart to write (default bench.png)",
     )
     parser.add_argument(
+        "--precision",
+        choices=("fp32", "int8"),
+        default="fp32",
+        help="int8: the full-integer TFLite file of these weights, against TFLite/XNNPACK and "
+        "ONNX Runtime (QDQ) int8 (default fp32)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="FILE.json", help="also write the results as JSON"
     )
     args = parser.parse_args(argv)
@@ -87,12 +97,13 @@ def main(argv=None, prog=None) -> int:
     report = run_benchmark(
         BenchArgs(
             config=model_config(args),
-            peers=args.peers,
+            peers=args.peers or list(INT8_PEERS if args.precision == "int8" else ALL_PEERS),
             threads=args.threads,
             repeat=args.repeat,
             module=args.module,
             weights_file=args.weights,
             seed=args.seed,
+            precision=args.precision,
         )
     )
     print(format_table(report))
