@@ -58,3 +58,7 @@ class IntegerizeError(ModelImportError):
 
 class CalibrationError(TvmMobilenetError, ValueError):
     """A calibration file that is missing, unreadable, or of the wrong shape."""
+
+
+class InstructionCountError(TvmMobilenetError):
+    """A program run under qemu's instruction-counting plugin failed or did not finish."""

@@ -15,10 +15,11 @@ from tvm_mobilenet.bench.peak import detect_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.bench.peers.ours import Ours
 from tvm_mobilenet.bench.report import BenchReport, load_note
+from tvm_mobilenet.devices import DeviceSpec, load_device
 from tvm_mobilenet.errors import TuningLogError, VerificationError
 from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
-from tvm_mobilenet.model.source import BuiltinMobileNet
+from tvm_mobilenet.model.source import BuiltinMobileNet, ModelSource
 from tvm_mobilenet.model.weights import get_weights
 from tvm_mobilenet.run.threads import allow_threads
 from tvm_mobilenet.tune.log import log_dir_to_read
@@ -39,21 +40,21 @@ class BenchArgs:
     precision: str = "fp32"  # int8: the int8 TFLite file of these weights (bench/int8.py)
 
 
-def _compile_ours(model, args: BenchArgs, work_dir: Path, print_fn) -> Path:
-    """Our .so of `model` (a ModelSource) for the host, with the host's default log if it has
-    records for it."""
+def compile_ours(
+    model: ModelSource, device: DeviceSpec, output: Path, tolerance: float, print_fn
+) -> Path:
+    """Our module for `device`, with the records of the device's default log if it has some for
+    this model (else untuned); a cross-compiled module is not verified here."""
     from tvm_mobilenet.compile.api import CompileArgs, compile_model
-    from tvm_mobilenet.devices import load_device
 
-    device = load_device("x86")
     log_dir = log_dir_to_read(device)
     compile_args = CompileArgs(
         model=model,
         device=device,
-        output=work_dir / "ours.so",
+        output=output,
         log_dir=log_dir,
         log_optional=True,
-        tolerance=args.tolerance,
+        tolerance=tolerance,
     )
     try:
         report = compile_model(compile_args, print_fn=lambda line: None)
@@ -63,7 +64,10 @@ def _compile_ours(model, args: BenchArgs, work_dir: Path, print_fn) -> Path:
         compile_args.log_dir = None
         report = compile_model(compile_args, print_fn=lambda line: None)
         source = "untuned"
-    print_fn(f"compiled ours ({source}; {len(report.untuned)} task(s) without a record)")
+    print_fn(
+        f"compiled ours for {device.label} ({source}; {len(report.untuned)} task(s) without a "
+        "record)"
+    )
     return compile_args.output
 
 
@@ -114,9 +118,7 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     if args.precision == "int8":
         from tvm_mobilenet.bench.int8 import run_int8_benchmark
 
-        return run_int8_benchmark(
-            args, lambda model, work: _compile_ours(model, args, work, print_fn), print_fn
-        )
+        return run_int8_benchmark(args, print_fn)
     allow_threads(max(args.threads))  # before our module's first call starts TVM's pool
     # Step 1. The model's weights, the fixed input, and the float64 answer every system must give.
     weights = get_weights(args.config, args.weights_file, args.seed)
@@ -127,8 +129,13 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     peers = _available_peers(args.peers, report.notes)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
-        builtin = BuiltinMobileNet(args.config, args.weights_file, args.seed)
-        module = args.module or _compile_ours(builtin, args, Path(work_dir), print_fn)
+        module = args.module or compile_ours(
+            BuiltinMobileNet(args.config, args.weights_file, args.seed),
+            load_device("x86"),
+            Path(work_dir) / "ours.so",
+            args.tolerance,
+            print_fn,
+        )
         report.notes.append(f"ours: {module if args.module else 'compiled for this run'}")
         systems: list[Peer] = [Ours(module), *peers]
         for threads in args.threads:

@@ -143,9 +143,9 @@ def _systems(args, path: Path, module: Path, input_shape, notes: list[str]) -> d
     return systems
 
 
-def run_int8_benchmark(args, compile_ours, print_fn: Callable[[str], None] = print) -> BenchReport:
-    """Check and time ours and the int8 peers on one int8 file; `compile_ours(model, work_dir)`
-    builds our .so of a ModelSource (api._compile_ours)."""
+def run_int8_benchmark(args, print_fn: Callable[[str], None] = print) -> BenchReport:
+    """Check and time ours and the int8 peers on one int8 file (args: api.BenchArgs)."""
+    from tvm_mobilenet.bench.api import compile_ours
     from tvm_mobilenet.devices import load_device
     from tvm_mobilenet.model.source import ModelFile
     from tvm_mobilenet.schedules.templates import int8_options
@@ -160,8 +160,11 @@ def run_int8_benchmark(args, compile_ours, print_fn: Callable[[str], None] = pri
             "model: int8 TFLite file of our weights by TFLiteConverter (per-channel weights, "
             "per-tensor activations, calibrated on 8 deterministic synthetic images)"
         )
-        model = ModelFile(path, int8=int8_options("x86", load_device("x86").target))
-        module = args.module or compile_ours(model, Path(work))
+        device = load_device("x86")
+        model = ModelFile(path, int8=int8_options("x86", device.target))
+        module = args.module or compile_ours(
+            model, device, Path(work) / "ours.so", args.tolerance, print_fn
+        )
         report.notes.append(
             f"ours: {module if args.module else 'compiled for this run'} "
             f"({model.int8.arithmetic} requantization)"
