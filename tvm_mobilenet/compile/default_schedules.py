@@ -1,6 +1,7 @@
 """Schedules for the functions no tuning record covers: convolutions get their template with
-heuristic knobs, single injective blocks a parallel loop, the classifier the family's dense tile
-if it has one, softmax its own loops; the rest DLight's CPU or GPU rules."""
+heuristic knobs, single injective blocks a parallel loop, the int8 average pool its vector loop, the
+classifier the family's dense tile if it has one, softmax its own loops; the rest DLight's CPU or
+GPU rules."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import tvm
 from tvm import s_tir
 from tvm.s_tir import dlight
 
-from tvm_mobilenet.schedules import cpu
-from tvm_mobilenet.schedules.templates import family_module, heuristic_schedule
+from tvm_mobilenet.schedules import cpu, cpu_int8
+from tvm_mobilenet.schedules.templates import family_module, heuristic_schedule, int8_params
 from tvm_mobilenet.tasks.blocks import DENSE_BLOCK
 
 COMM_REDUCE = 2  # IterVar.iter_type of a reduction axis
+INT8_POOL_BLOCK = "pool_sum"  # tvm_mobilenet/model/quantized.py's average_pool_te
 
 
 def _schedule_untuned(
@@ -24,6 +26,9 @@ def _schedule_untuned(
         sch = s_tir.Schedule(mod)
         if target.kind.name != "llvm":
             return None  # DLight's GPU rules below
+        if INT8_POOL_BLOCK in _block_names(sch):
+            cpu_int8.average_pool(sch, int8_params(schedule_family, target).acc_lanes)
+            return sch.mod["main"].with_attr("tirx.is_scheduled", True)
         if _reduction_blocks(sch) > 1:
             # Softmax: DLight's CPU reduction rule nests every block under the output loop, so
             # each of the 1000 outputs recomputes the row's max, exps and sum (1 M expf calls:
@@ -42,6 +47,10 @@ def _root_blocks(sch: s_tir.Schedule) -> list:
     return list(sch.get_child_blocks(sch.get_sblock("root")))
 
 
+def _block_names(sch: s_tir.Schedule) -> list[str]:
+    return [sch.get(block).name_hint for block in _root_blocks(sch)]
+
+
 def _reduction_blocks(sch: s_tir.Schedule) -> int:
     return sum(
         any(int(iv.iter_type) == COMM_REDUCE for iv in sch.get(block).iter_vars)
@@ -52,8 +61,7 @@ def _reduction_blocks(sch: s_tir.Schedule) -> int:
 def _dense(sch: s_tir.Schedule, schedule_family: str, target) -> bool:
     """Schedule a classifier with the family's dense tile, if it has one and the lanes fit."""
     params = family_module(schedule_family).params_for(target)
-    names = [sch.get(block).name_hint for block in _root_blocks(sch)]
-    if not getattr(params, "dense_vectors", 0) or DENSE_BLOCK not in names:
+    if not getattr(params, "dense_vectors", 0) or DENSE_BLOCK not in _block_names(sch):
         return False
     _, j, _ = sch.get_loops(sch.get_sblock(DENSE_BLOCK))
     if int(sch.get(j).extent) % params.lanes:
