@@ -9,6 +9,7 @@ labels them depthwise / pointwise and the same templates apply.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import warnings
 import zipfile
@@ -19,6 +20,7 @@ from pathlib import Path
 import tvm
 
 from tvm_mobilenet.errors import ModelImportError
+from tvm_mobilenet.model.captured_output import captured_output
 from tvm_mobilenet.model.frameworks import INSTALL_HINT, model_format
 from tvm_mobilenet.model.normalize import normalize
 
@@ -194,6 +196,8 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
     from tflite.TensorType import TensorType
     from tvm.relax.frontend.tflite import from_tflite
 
+    from tvm_mobilenet.model.tflite_shapes import StaticShapeConverter
+
     model = _tflite_model(path)
     subgraph = model.Subgraphs(0)
     name = _one_input(path, [subgraph.Tensors(i).Name().decode() for i in subgraph.InputsAsNumpy()])
@@ -212,7 +216,13 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
     unsupported = _tflite_unsupported_ops(model)
     if unsupported:
         raise _unsupported(path, ", ".join(unsupported))
-    mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: "float32"})
+    # The shape is static now (given or the file's): shape computations fold to constants.
+    mod = from_tflite(
+        model,
+        shape_dict={name: shape},
+        dtype_dict={name: "float32"},
+        op_converter=StaticShapeConverter,
+    )
     return ImportedModel(
         mod, name, shape, "NHWC" if len(shape) == 4 else guess_layout(shape), "tflite"
     )
@@ -321,18 +331,33 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def load_model_file(path: str | Path, input_shape: tuple[int, ...] | None = None) -> ImportedModel:
-    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file."""
+    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file, in
+    one line (what the frontend printed on the way is captured, and shown only on success)."""
     path = Path(path)
     source_format = model_format(path)
+    with captured_output() as output:
+        imported, failure = _run_loader(path, input_shape, source_format)
+        gc.collect()  # a failed frontend's BlockBuilder logs when destroyed: let it log here
+    if failure is not None:
+        raise failure
+    output.replay()
+    return dataclasses.replace(imported, mod=normalize(imported.mod))
+
+
+def _run_loader(
+    path: Path, input_shape: tuple[int, ...] | None, source_format: str
+) -> tuple[ImportedModel | None, ModelImportError | None]:
+    """(the import, None) or (None, the failure). The failure is returned, not raised, and keeps
+    no traceback or context: those would keep the frontend's frames, and its BlockBuilder, alive
+    until after the capture."""
     try:
-        imported = LOADERS[source_format](path, input_shape)
-    except ModelImportError:
-        raise
+        return LOADERS[source_format](path, input_shape), None
+    except ModelImportError as err:
+        failure = err
     except tvm.error.OpNotImplemented as err:
-        raise _unsupported(path, _operators_named_in(str(err))) from None
+        failure = _unsupported(path, _operators_named_in(str(err)))
     except Exception as err:  # the frontends fail in their own ways on graphs they cannot convert
         detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise ModelImportError(
-            f"{path.name}: TVM's {source_format} importer failed: {detail}"
-        ) from None
-    return dataclasses.replace(imported, mod=normalize(imported.mod))
+        failure = ModelImportError(f"{path.name}: TVM's {source_format} importer failed: {detail}")
+    failure.__context__ = failure.__cause__ = None
+    return None, failure.with_traceback(None)
