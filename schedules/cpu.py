@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tvm import s_tir
 
-from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
+from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DENSE_BLOCK, DEPTHWISE_BLOCK
 
 from .fusion import inline_prologue_and_epilogue
 from .knobs import Knobs, extent
@@ -27,6 +27,12 @@ class CpuParams:
     lanes: int  # float32 lanes of one SIMD register
     max_vectors: int  # channel vectors per register tile (accumulators = columns x vectors)
     max_columns: int  # output columns per register tile
+    # Load `lanes` input channels of each column as one vector and multiply-add by lane (NEON's
+    # fmla by element) instead of broadcasting each input from memory (x86's vbroadcastss operand).
+    lane_fma: bool = False
+    # The classifier (matmul with [K, N] weights) without a record: output vectors per register
+    # tile, kept in registers over all of K (0: DLight's rule, which reduces one output at a time).
+    dense_vectors: int = 0
 
 
 def _finish(
@@ -83,10 +89,52 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
         o, [vectors, params.lanes], max_innermost=params.lanes
     )
     (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
-    (i_outer, i_inner), _ = knobs.tile(i, [min(extent(sch, i), 64)], max_innermost=512)
+    # A static property of the workload (not a knob): every replay of the trace takes this branch.
+    # 1x1 only: a cached window of a padded 3x3 input would be read out of bounds at the borders.
+    by_lane = (
+        params.lane_fma
+        and extent(sch, i) % params.lanes == 0
+        and extent(sch, kh) == extent(sch, kw) == 1
+    )
+    lane = []
+    if by_lane:
+        i, i_lane = sch.split(i, [None, params.lanes], preserve_unit_iters=True)
+        lane = [i_lane]
+    block_i = 64 // params.lanes if by_lane else 64  # 64 input channels per block either way
+    (i_outer, i_inner), _ = knobs.tile(i, [min(extent(sch, i), block_i)], max_innermost=512)
     # Output-channel tiles outermost: one tile's weights stay in cache across all rows.
-    sch.reorder(n, o_outer, h, w_outer, i_outer, kh, kw, i_inner, w_inner, o_vectors, o_lanes)
+    sch.reorder(
+        n, o_outer, h, w_outer, i_outer, kh, kw, i_inner, *lane, w_inner, o_vectors, o_lanes
+    )
+    if by_lane:
+        _cache_input_vectors(sch, conv_block, i_inner)
     _finish(sch, knobs, conv_block, epilogue, [n, o_outer, h], w_outer, i_outer, o_factors[2])
+
+
+def _cache_input_vectors(sch: s_tir.Schedule, conv_block, i_inner) -> None:
+    """Copy the tile's inputs (columns x `lanes` channels) once per step of `i_inner`, vectorized:
+    LLVM then emits one vector load per column and `fmla v.4s, w.4s, in.s[k]` from it.
+
+    "global" scope on purpose: TVM 0.27's LowerTVMBuiltin puts small global allocations on the
+    stack (promoted to registers) but "local" ones in TVMBackendAllocWorkspace, and the loop then
+    stored and reloaded the vectors (83 instead of 72 aarch64 instructions for 56 fmla)."""
+    columns = sch.cache_read(conv_block, 0, "global")
+    sch.compute_at(columns, i_inner, preserve_unit_loops=True)
+    sch.vectorize(sch.get_loops(columns)[-1])
+
+
+def dense(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
+    """out[n, j] = bias[j] + sum_k in[n, k] * W[k, j]: a register tile of output vectors
+    accumulated over all of k (the classifier, untuned)."""
+    knobs = Knobs(sch, tuning)
+    block = sch.get_sblock(DENSE_BLOCK)
+    epilogue = inline_prologue_and_epilogue(sch, block)
+    n, j, k = sch.get_loops(block)
+    (j_outer, j_vectors, j_lanes), j_factors = knobs.tile(
+        j, [params.dense_vectors, params.lanes], max_innermost=params.lanes
+    )
+    sch.reorder(n, j_outer, k, j_vectors, j_lanes)
+    _finish(sch, knobs, block, epilogue, [n, j_outer], j_outer, k, j_factors[2])
 
 
 def injective(sch: s_tir.Schedule) -> None:

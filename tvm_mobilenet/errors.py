@@ -49,3 +49,7 @@ class FarmUnavailableError(TvmMobilenetError):
 
 class CrossCompilerError(TvmMobilenetError):
     """The cross compiler of a device is not installed or not configured."""
+
+
+class InstructionCountError(TvmMobilenetError):
+    """A program run under qemu's instruction-counting plugin failed or did not finish."""

@@ -15,9 +15,11 @@ from tvm_mobilenet.bench.peak import detect_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.bench.peers.ours import Ours
 from tvm_mobilenet.bench.report import BenchReport
+from tvm_mobilenet.devices import DeviceSpec, load_device
 from tvm_mobilenet.errors import TuningLogError, VerificationError
 from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import BuiltinMobileNet
 from tvm_mobilenet.model.weights import get_weights
 from tvm_mobilenet.run.threads import allow_threads
 from tvm_mobilenet.tune.log import log_dir_to_read
@@ -39,20 +41,21 @@ class BenchArgs:
     tolerance: float = reference.SOFTMAX_TOLERANCE
 
 
-def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
+def compile_ours(
+    model: BuiltinMobileNet, device: DeviceSpec, output: Path, tolerance: float, print_fn
+) -> Path:
+    """Our module for `device`, with the records of the device's default log if it has some for
+    this model (else untuned); a cross-compiled module is not verified here."""
     from tvm_mobilenet.compile.api import CompileArgs, compile_model
-    from tvm_mobilenet.devices import load_device
-    from tvm_mobilenet.model.source import BuiltinMobileNet
 
-    device = load_device("x86")
     log_dir = log_dir_to_read(device)
     compile_args = CompileArgs(
-        model=BuiltinMobileNet(args.config, args.weights_file, args.seed),
+        model=model,
         device=device,
-        output=work_dir / "ours.so",
+        output=output,
         log_dir=log_dir,
         log_optional=True,
-        tolerance=args.tolerance,
+        tolerance=tolerance,
     )
     try:
         report = compile_model(compile_args, print_fn=lambda line: None)
@@ -62,7 +65,10 @@ def _compile_ours(args: BenchArgs, work_dir: Path, print_fn) -> Path:
         compile_args.log_dir = None
         report = compile_model(compile_args, print_fn=lambda line: None)
         source = "untuned"
-    print_fn(f"compiled ours ({source}; {len(report.untuned)} task(s) without a record)")
+    print_fn(
+        f"compiled ours for {device.label} ({source}; {len(report.untuned)} task(s) without a "
+        "record)"
+    )
     return compile_args.output
 
 
@@ -120,7 +126,13 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     peers = _available_peers(args.peers, report.notes)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
-        module = args.module or _compile_ours(args, Path(work_dir), print_fn)
+        module = args.module or compile_ours(
+            BuiltinMobileNet(args.config, args.weights_file, args.seed),
+            load_device("x86"),
+            Path(work_dir) / "ours.so",
+            args.tolerance,
+            print_fn,
+        )
         report.notes.append(f"ours: {module if args.module else 'compiled for this run'}")
         systems: list[Peer] = [Ours(module), *peers]
         for threads in args.threads:

@@ -21,7 +21,8 @@ COMMANDS = {
     "run": "run a compiled .so with the TVM runtime only: top-5 and latency",
     "bundle": "gather the C++ app, a .so and the TVM runtime libraries into one folder",
     "farm": "an RPC tracker and emulated aarch64 devices on this machine",
-    "bench": "time ours against ONNX Runtime, OpenVINO, TFLite/XNNPACK and PyTorch",
+    "bench": "time ours against ONNX Runtime, OpenVINO, TFLite/XNNPACK and PyTorch; on ARM, "
+    "count aarch64 instructions under qemu",
     "compare_search": "template vs generated search spaces at equal budgets",
     "time_to_quality": "minutes of tuning until the model is within 1.2x of its final latency",
     "setup": "install what emulation (qemu, cross compiler) or OpenCL (PoCL) needs",

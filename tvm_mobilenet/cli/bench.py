@@ -3,10 +3,13 @@ PyTorch.
 
     tvm-mobilenet bench [--module build/x.so] [--threads 1,2] [--repeat 30]
                         [--plot bench.png] [--json FILE.json]
+    tvm-mobilenet bench --target arm [--device rasp4b] --count-instructions [--json FILE.json]
 
 Every system runs the same model with the same weights; each is checked against the float64
 reference before it is timed. Peers come with `pip install '.[bench]'`; a missing one is skipped
-with a note.
+with a note. On ARM, without a board, `--count-instructions` counts the aarch64 instructions of
+one inference of ours, TFLite/XNNPACK and ONNX Runtime in the emulated aarch64 machine
+(`tvm-mobilenet setup emulation`), with ours per layer.
 """
 
 from __future__ import annotations
@@ -41,6 +44,62 @@ _int_list.__name__ = "comma-separated thread counts"
 _peer_list.__name__ = f"comma-separated peers among {','.join(ALL_PEERS)}"
 
 
+def _add_count_args(parser: Parser) -> None:
+    group = parser.add_argument_group("ARM without a board: aarch64 instruction counts")
+    group.add_argument(
+        "--target",
+        default="x86",
+        help="x86 (default: time the systems here) or arm (with --count-instructions)",
+    )
+    group.add_argument("--device", help="the ARM device (targets/arm.json; default its default)")
+    group.add_argument(
+        "--count-instructions",
+        action="store_true",
+        help="count the aarch64 instructions of one inference of ours, TFLite/XNNPACK and ONNX "
+        "Runtime under qemu, and ours per layer (needs `tvm-mobilenet setup emulation`; a "
+        "full-size model takes several minutes)",
+    )
+
+
+def _count_peers(args, parser: Parser) -> tuple[str, ...]:
+    from tvm_mobilenet.bench.instructions import COUNTED_PEERS
+
+    if args.target != "arm":
+        parser.error("--count-instructions counts aarch64 instructions: add --target arm")
+    if args.peers is None:
+        return COUNTED_PEERS
+    other = [name for name in args.peers if name not in COUNTED_PEERS]
+    if other:
+        parser.error(
+            f"--count-instructions runs {','.join(COUNTED_PEERS)} (the peers with aarch64 "
+            f"wheels), not {','.join(other)}"
+        )
+    return tuple(args.peers)
+
+
+def _count(args, parser: Parser) -> int:
+    from tvm_mobilenet.bench.count_report import format_counts
+    from tvm_mobilenet.bench.instructions import CountArgs, count_systems
+    from tvm_mobilenet.devices import load_device
+
+    peers = _count_peers(args, parser)
+    report = count_systems(
+        CountArgs(
+            config=model_config(args),
+            device=load_device("arm", args.device),
+            peers=peers,
+            module=args.module,
+            weights_file=args.weights,
+            seed=args.seed,
+        )
+    )
+    print(format_counts(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def main(argv=None, prog=None) -> int:
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.bench", description=__doc__.splitlines()[0]
@@ -50,14 +109,13 @@ def main(argv=None, prog=None) -> int:
         "--module",
         type=Path,
         help="our compiled .so (default: compile it now, with the records "
-        "in the host's default log, tuning_logs/x86/host-<cpu>-<cores>c, if they are for this "
-        "model)",
+        "in the device's default log, e.g. tuning_logs/x86/host-<cpu>-<cores>c, if they are for "
+        "this model)",
     )
     parser.add_argument(
         "--peers",
         type=_peer_list,
-        default=list(ALL_PEERS),
-        help=f"peers to run (default {','.join(ALL_PEERS)})",
+        help=f"peers to run (default {','.join(ALL_PEERS)}; with --count-instructions tflite,ort)",
     )
     parser.add_argument(
         "--threads", type=_int_list, default=[1, 2], help="thread counts (default 1,2)"
@@ -77,7 +135,19 @@ def main(argv=None, prog=None) -> int:
     parser.add_argument(
         "--json", type=Path, metavar="FILE.json", help="also write the results as JSON"
     )
+    _add_count_args(parser)
     args = parser.parse_args(argv)
+    if args.count_instructions:
+        return _count(args, parser)
+    if args.device is not None:
+        parser.error(
+            "--device names the ARM device of --count-instructions; timings are of this host"
+        )
+    if args.target != "x86":
+        parser.error(
+            f"--target {args.target}: timings here are of this x86 host (emulated ARM timings "
+            "mean nothing); for ARM add --count-instructions"
+        )
     if args.repeat < 1:
         parser.error(f"--repeat {args.repeat} must be >= 1")
 
@@ -87,7 +157,7 @@ def main(argv=None, prog=None) -> int:
     report = run_benchmark(
         BenchArgs(
             config=model_config(args),
-            peers=args.peers,
+            peers=args.peers or list(ALL_PEERS),
             threads=args.threads,
             repeat=args.repeat,
             module=args.module,

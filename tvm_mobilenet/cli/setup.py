@@ -1,6 +1,7 @@
 """Command line: install what a part of the flow needs on this machine (apt packages, caches).
 
-    tvm-mobilenet setup emulation   # qemu, the aarch64 cross compiler, an arm64 rootfs, TVM wheels
+    tvm-mobilenet setup emulation   # qemu, the aarch64 cross compiler, an arm64 rootfs, TVM wheels;
+                                    # the instruction-counting plugin and the peers' aarch64 wheels
     tvm-mobilenet setup opencl      # PoCL (OpenCL on this CPU) and pyopencl, to check Mali kernels
 
 Runs the script shipped with the package (scripts/setup_NAME.sh in the repository); apt-get needs

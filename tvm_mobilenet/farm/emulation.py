@@ -1,9 +1,11 @@
 """The emulated aarch64 machine: qemu user-mode + an arm64 Debian root filesystem + aarch64 TVM
-wheels.
+wheels; for counting instructions also the dynamic qemu-aarch64, its counting plugin and the peers'
+aarch64 wheels.
 
 `tvm-mobilenet setup emulation` (scripts/setup_emulation.sh) builds it into
 `$TVM_MOBILENET_CACHE/emulation` (default
-~/.cache/tvm_mobilenet/emulation). Emulated timings are meaningless; the device is for correctness.
+~/.cache/tvm_mobilenet/emulation). Emulated timings are meaningless; the device is for correctness,
+and for instruction counts (farm/insn_count.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tvm_mobilenet.errors import FarmUnavailableError
 
 SETUP_COMMAND = "tvm-mobilenet setup emulation"
 QEMU = "qemu-aarch64-static"
+QEMU_DYNAMIC = "qemu-aarch64"  # Debian's qemu-user: the one that loads TCG plugins
 PYTHON = "usr/bin/python3.11"  # Debian bookworm's python, the version the aarch64 wheels are for
 CROSS_SYSROOT = "/usr/aarch64-linux-gnu"  # Debian's g++-aarch64-linux-gnu libraries
 
@@ -64,6 +67,22 @@ class Emulation:
         # itself
         return self.wheels / "tvm" / "lib" / "libtvm_runtime_extra.so"
 
+    @property
+    def count_plugin(self) -> Path:
+        """qemu's instruction-counting plugin, built from scripts/qemu_insn_count.c."""
+        return self.root / "plugins" / "libinsn_count.so"
+
+    @property
+    def cpuinfo(self) -> Path:
+        """The rootfs's ARM /proc/cpuinfo (Cortex-A72 cores), which qemu-user shows the guest
+        instead of the host's: libraries that pick kernels by CPU (XNNPACK, ONNX Runtime) pick
+        them for that core."""
+        return self.rootfs / "proc" / "cpuinfo"
+
+    def peer_wheels(self, peer: str) -> Path:
+        """The aarch64 wheels of a peer (`litert`, `onnxruntime`), for the emulated python."""
+        return self.root / "peer_wheels" / peer
+
     def missing(self) -> str | None:
         """What is not set up yet, or None."""
         if shutil.which(QEMU) is None:
@@ -72,6 +91,16 @@ class Emulation:
             if not stamp.is_file():
                 return f"{stamp.parent} is not built"
         return None
+
+    def counting_missing(self) -> str | None:
+        """What instruction counting needs and is not set up yet, or None."""
+        if shutil.which(QEMU_DYNAMIC) is None:
+            return f"{QEMU_DYNAMIC} (Debian's qemu-user) is not installed"
+        if not self.count_plugin.is_file():
+            return f"{self.count_plugin} is not built"
+        if not self.cpuinfo.is_file():  # ONNX Runtime crashes without it
+            return f"the rootfs has no ARM {self.cpuinfo.relative_to(self.rootfs)}"
+        return self.missing()
 
     def python_command(self) -> list[str]:
         """The emulated python3 (arguments follow)."""
@@ -95,14 +124,14 @@ def emulation() -> Emulation:
     return Emulation(cache_dir() / "emulation")
 
 
-def require_emulation() -> Emulation:
-    """The emulated machine, or FarmUnavailableError saying how to set it up."""
+def require_emulation(counting: bool = False) -> Emulation:
+    """The emulated machine (with what counting instructions needs, if `counting`), or
+    FarmUnavailableError saying how to set it up."""
     emu = emulation()
-    problem = emu.missing()
+    problem = emu.counting_missing() if counting else emu.missing()
     if problem:
-        raise FarmUnavailableError(
-            f"aarch64 emulation is not set up ({problem}): run `{SETUP_COMMAND}`"
-        )
+        what = "aarch64 instruction counting" if counting else "aarch64 emulation"
+        raise FarmUnavailableError(f"{what} is not set up ({problem}): run `{SETUP_COMMAND}`")
     return emu
 
 

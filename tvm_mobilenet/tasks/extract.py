@@ -3,6 +3,7 @@ other."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import tvm
@@ -90,6 +91,19 @@ def _conv_info(name: str, prim_func) -> tuple[str, str] | None:
         kind = "conv"
     stride = _conv_stride(prim_func)
     return kind, f"{'x'.join(map(str, data_shape))} k{kh}x{kw} s{stride} ->{out_c}"
+
+
+def multiply_adds(task: Task) -> int:
+    """Mult-adds of one call of a convolution or classifier task (0 for the others): output
+    elements x the reduction each one takes."""
+    prim_func = next(iter(task.mod.functions.values()))
+    outputs = math.prod(_param_shape(prim_func, -1))
+    if _conv_info(task.name, prim_func) is not None:
+        kh, kw, in_per_group, _ = hwio_shape(_param_shape(prim_func, 1))
+        return outputs * kh * kw * (1 if task.kind == "depthwise" else in_per_group)
+    if "matmul" in task.name:
+        return outputs * _param_shape(prim_func, 0)[-1]
+    return 0
 
 
 def classify(extracted: ms.ExtractedTask) -> tuple[str, str]:
