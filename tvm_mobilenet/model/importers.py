@@ -13,6 +13,7 @@ depthwise / pointwise convolutions.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import warnings
 import zipfile
@@ -23,6 +24,7 @@ from pathlib import Path
 import tvm
 
 from tvm_mobilenet.errors import IntegerizeError, ModelImportError
+from tvm_mobilenet.model.captured_output import captured_output
 from tvm_mobilenet.model.frameworks import INSTALL_HINT, model_format
 from tvm_mobilenet.model.normalize import normalize
 from tvm_mobilenet.model.quantized import Int8Options, integerize, is_quantized
@@ -217,6 +219,8 @@ def load_tflite(
     from tflite.TensorType import TensorType
     from tvm.relax.frontend.tflite import from_tflite
 
+    from tvm_mobilenet.model.tflite_shapes import StaticShapeConverter
+
     model = _tflite_model(path)
     subgraph = model.Subgraphs(0)
     name = _one_input(path, [subgraph.Tensors(i).Name().decode() for i in subgraph.InputsAsNumpy()])
@@ -237,7 +241,13 @@ def load_tflite(
     unsupported = _tflite_unsupported_ops(model, operators)
     if unsupported:
         raise _unsupported(path, ", ".join(unsupported))
-    mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: dtype})
+    # The shape is static now (given or the file's): shape computations fold to constants.
+    mod = from_tflite(
+        model,
+        shape_dict={name: shape},
+        dtype_dict={name: dtype},
+        op_converter=StaticShapeConverter,
+    )
     quantized = is_quantized(mod)
     if quantized:
         mod = _integerized(path, mod, operators, int8 or Int8Options())
@@ -373,22 +383,40 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def load_model_file(
     path: str | Path, input_shape: tuple[int, ...] | None = None, int8: Int8Options | None = None
 ) -> ImportedModel:
-    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file.
+    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file, in
+    one line (what the frontend printed on the way is captured, and shown only on success).
 
     A quantized (int8) TFLite file is made integer with `int8` (default: Int8Options())."""
     path = Path(path)
     source_format = model_format(path)
-    try:
-        imported = LOADERS[source_format](path, input_shape, int8)
-    except ModelImportError:
-        raise
-    except tvm.error.OpNotImplemented as err:
-        raise _unsupported(path, _operators_named_in(str(err))) from None
-    except Exception as err:  # the frontends fail in their own ways on graphs they cannot convert
-        detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise ModelImportError(
-            f"{path.name}: TVM's {source_format} importer failed: {detail}"
-        ) from None
+    with captured_output() as output:
+        imported, failure = _run_loader(path, input_shape, source_format, int8)
+        gc.collect()  # a failed frontend's BlockBuilder logs when destroyed: let it log here
+    if failure is not None:
+        raise failure
+    output.replay()
     if imported.int8 is not None:  # integerize made it NHWC integer arithmetic already
         return imported
     return dataclasses.replace(imported, mod=normalize(imported.mod))
+
+
+def _run_loader(
+    path: Path,
+    input_shape: tuple[int, ...] | None,
+    source_format: str,
+    int8: Int8Options | None,
+) -> tuple[ImportedModel | None, ModelImportError | None]:
+    """(the import, None) or (None, the failure). The failure is returned, not raised, and keeps
+    no traceback or context: those would keep the frontend's frames, and its BlockBuilder, alive
+    until after the capture."""
+    try:
+        return LOADERS[source_format](path, input_shape, int8), None
+    except ModelImportError as err:
+        failure = err
+    except tvm.error.OpNotImplemented as err:
+        failure = _unsupported(path, _operators_named_in(str(err)))
+    except Exception as err:  # the frontends fail in their own ways on graphs they cannot convert
+        detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        failure = ModelImportError(f"{path.name}: TVM's {source_format} importer failed: {detail}")
+    failure.__context__ = failure.__cause__ = None
+    return None, failure.with_traceback(None)
