@@ -10,7 +10,7 @@ from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import TvmMobilenetError
-from tvm_mobilenet.tasks.weight_packing import hwio_shape, pack_pointwise_weights
+from tvm_mobilenet.tasks.weight_packing import block_for, hwio_shape, pack_pointwise_weights
 
 KINDS = ("depthwise", "pointwise", "other")
 
@@ -29,7 +29,7 @@ def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True
         relax.transform.FuseTIR(),
     ]
     if pack_weights and target.kind.name == "llvm":
-        passes.append(pack_pointwise_weights)
+        passes.append(pack_pointwise_weights(block_for(target)))
     with target, tvm.transform.PassContext(opt_level=3):
         return tvm.transform.Sequential(passes)(mod)
 
