@@ -48,7 +48,7 @@ class Ours(Peer):
         # 0.14 ms of allocation and page faults at 0.25/128 (0.54 vs 0.39 ms per call on a
         # znver3). The peers copy their input too (ORT's run, TFLite's set_tensor).
         main = model.vm["main"]
-        tensor = tvm.runtime.tensor(np.zeros(config.input_shape, "float32"), model.device)
+        tensor = tvm.runtime.tensor(np.zeros(model.input_shape, "float32"), model.device)
 
         def predict(data: np.ndarray) -> np.ndarray:
             tensor.copyfrom(np.ascontiguousarray(data, dtype=np.float32))
