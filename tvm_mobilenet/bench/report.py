@@ -3,6 +3,7 @@ of the measured FMA peak, a PNG bar chart and a JSON form."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tvm_mobilenet.model.architecture import ModelConfig, layers
 
 OURS = "tvm_mobilenet"
 GOAL_RATIO = 0.95  # issue 7: ours <= 0.95x the best peer
+BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
 @dataclass
@@ -23,6 +25,7 @@ class BenchReport:
     results: list[SystemResult] = field(default_factory=list)
     peaks: dict[int, MeasuredPeak] = field(default_factory=dict)  # per thread count
     notes: list[str] = field(default_factory=list)
+    precision: str = "fp32"
 
     @property
     def flops(self) -> int:
@@ -61,6 +64,7 @@ class BenchReport:
         c = self.config
         return {
             "model": c.key,
+            "precision": self.precision,
             "gflop": self.flops / 1e9,
             "threads": self.threads,
             "repeat": self.repeat,
@@ -91,7 +95,8 @@ def _cell(result: SystemResult | None, ratio: float | None) -> str:
 def format_table(report: BenchReport) -> str:
     c = report.config
     lines = [
-        f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}, fp32, "
+        f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}, "
+        f"{report.precision}, "
         f"{report.flops / 1e9:.3f} GFLOP; median of {report.repeat} calls per system, taken "
         f"round-robin",
         f"{'system':16s} {'version':26s}"
@@ -162,10 +167,26 @@ def write_plot(report: BenchReport, path: str | Path) -> None:
     axes.margins(y=0.15)
     c = report.config
     axes.set_title(
-        f"MobileNet v1 {c.alpha}/{c.resolution}, batch {c.batch}, fp32 (labels: ms, ratio to ours)",
+        f"MobileNet v1 {c.alpha}/{c.resolution}, batch {c.batch}, {report.precision} "
+        "(labels: ms, ratio to ours)",
         fontsize=10,
     )
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def load_note(before: float) -> str:
+    """The machine's load around the run: other processes on the cores skew every figure, 2 threads
+    most."""
+    after = os.getloadavg()[0]
+    note = (
+        f"load average (1 min) {before:.2f} before the run, {after:.2f} after (includes this run)"
+    )
+    if before > BUSY_LOAD:
+        note += (
+            f"; the machine was busy ({os.cpu_count()} cores): "
+            "rerun on a quiet machine for figures to quote"
+        )
+    return note

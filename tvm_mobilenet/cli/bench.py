@@ -2,7 +2,7 @@
 PyTorch.
 
     tvm-mobilenet bench [--module build/x.so] [--threads 1,2] [--repeat 30]
-                        [--plot bench.png] [--json FILE.json]
+                        [--plot bench.png] [--json FILE.json] [--precision int8]
     tvm-mobilenet bench --processes 5 [--module build/x.so] [--threads 1,2] [--repeat 50]
     tvm-mobilenet bench --profile --module build/x.so [--threads 1]
     tvm-mobilenet bench --target arm [--device rasp4b] --count-instructions [--json FILE.json]
@@ -11,10 +11,12 @@ Every system runs the same model with the same weights; each is checked against 
 reference before it is timed, and each system's share of this machine's FMA peak (measured per
 thread count by a register-only microkernel) is printed. `--processes N` instead starts N
 separate processes per system and thread count and prints each one's median (ours through
-`run`). Peers come with `pip install '.[bench]'`; a missing one is skipped with a note. On ARM,
-without a board, `--count-instructions` counts the aarch64 instructions of one inference of
-ours, TFLite/XNNPACK and ONNX Runtime in the emulated aarch64 machine (`tvm-mobilenet setup
-emulation`), with ours per layer.
+`run`). Peers come with `pip install '.[bench]'`; a missing one is skipped with a note. With
+--precision int8, every system runs one int8 TFLite file of the same weights (TFLite/XNNPACK runs
+it, ONNX Runtime its QDQ twin, ours imports it) and is checked against the TFLite interpreter's
+int8 output. On ARM, without a board, `--count-instructions` counts the aarch64 instructions of
+one inference of ours, TFLite/XNNPACK and ONNX Runtime in the emulated aarch64 machine
+(`tvm-mobilenet setup emulation`), with ours per layer.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from tvm_mobilenet.cli.common import Parser, add_model_args, model_config
 
 ALL_PEERS = ("ort", "openvino", "tflite", "torch")
+INT8_PEERS = ("tflite", "ort")  # bench/int8.py
 
 
 def _int_list(text: str) -> list[int]:
@@ -110,12 +113,13 @@ def _bench_args(args):
 
     return BenchArgs(
         config=model_config(args),
-        peers=args.peers or list(ALL_PEERS),
+        peers=args.peers or list(INT8_PEERS if args.precision == "int8" else ALL_PEERS),
         threads=args.threads,
         repeat=args.repeat,
         module=args.module,
         weights_file=args.weights,
         seed=args.seed,
+        precision=args.precision,
     )
 
 
@@ -162,7 +166,8 @@ def main(argv=None, prog=None) -> int:
     parser.add_argument(
         "--peers",
         type=_peer_list,
-        help=f"peers to run (default {','.join(ALL_PEERS)}; with --count-instructions tflite,ort)",
+        help=f"peers to run (default {','.join(ALL_PEERS)}; with --precision int8 or "
+        f"--count-instructions {','.join(INT8_PEERS)})",
     )
     parser.add_argument(
         "--threads", type=_int_list, default=[1, 2], help="thread counts (default 1,2)"
@@ -178,6 +183,13 @@ def main(argv=None, prog=None) -> int:
         type=Path,
         default=Path("bench.png"),
         help="bar chart to write (default bench.png)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "int8"),
+        default="fp32",
+        help="int8: the full-integer TFLite file of these weights, against TFLite/XNNPACK and "
+        "ONNX Runtime (QDQ) int8 (default fp32)",
     )
     parser.add_argument(
         "--json", type=Path, metavar="FILE.json", help="also write the results as JSON"
@@ -198,6 +210,8 @@ def main(argv=None, prog=None) -> int:
     _add_count_args(parser)
     args = parser.parse_args(argv)
     if args.count_instructions:
+        if args.precision != "fp32":
+            parser.error("--count-instructions counts the fp32 model; drop --precision int8")
         return _count(args, parser)
     if args.device is not None:
         parser.error(
@@ -210,6 +224,8 @@ def main(argv=None, prog=None) -> int:
         )
     if args.repeat < 1:
         parser.error(f"--repeat {args.repeat} must be >= 1")
+    if (args.processes is not None or args.profile) and args.precision != "fp32":
+        parser.error("--processes and --profile run the fp32 model; drop --precision int8")
     if args.processes is not None:
         return _spread(args, parser)
     if args.profile:

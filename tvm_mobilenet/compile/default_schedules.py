@@ -1,6 +1,7 @@
 """Schedules for the functions no tuning record covers: convolutions get their template with
-heuristic knobs; on CPUs the classifier, softmax, pooling and layout changes get our untuned rules
-(schedules/cpu_untuned.py); the rest DLight's CPU or GPU rules."""
+heuristic knobs; on CPUs the int8 average pool its vector loop, and the classifier, softmax, pooling
+and layout changes our untuned rules (schedules/cpu_untuned.py); the rest DLight's CPU or GPU
+rules."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import tvm
 from tvm import s_tir
 from tvm.s_tir import dlight
 
-from tvm_mobilenet.schedules import cpu_untuned
-from tvm_mobilenet.schedules.templates import family_module, heuristic_schedule
+from tvm_mobilenet.schedules import cpu_int8, cpu_untuned
+from tvm_mobilenet.schedules.templates import family_module, heuristic_schedule, int8_params
+
+INT8_POOL_BLOCK = "pool_sum"  # tvm_mobilenet/model/quantized.py's average_pool_te
 
 
 def _schedule_untuned(
@@ -21,7 +24,9 @@ def _schedule_untuned(
         if target.kind.name != "llvm":
             return None  # DLight's GPU rules below
         sch = s_tir.Schedule(mod)
-        if not _cpu_rule(sch, family_module(schedule_family).params_for(target)):
+        if INT8_POOL_BLOCK in _block_names(sch):
+            cpu_int8.average_pool(sch, int8_params(schedule_family, target).acc_lanes)
+        elif not _cpu_rule(sch, family_module(schedule_family).params_for(target)):
             return None  # DLight's CPU rules below
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
 
@@ -37,8 +42,16 @@ def _cpu_rule(sch: s_tir.Schedule, params) -> bool:
     return cpu_untuned.reductions(sch, params)
 
 
+def _root_blocks(sch: s_tir.Schedule) -> list:
+    return list(sch.get_child_blocks(sch.get_sblock("root")))
+
+
+def _block_names(sch: s_tir.Schedule) -> list[str]:
+    return [sch.get(block).name_hint for block in _root_blocks(sch)]
+
+
 def _is_single_injective(sch: s_tir.Schedule) -> bool:
-    blocks = list(sch.get_child_blocks(sch.get_sblock("root")))
+    blocks = _root_blocks(sch)
     return len(blocks) == 1 and all(
         int(iv.iter_type) == cpu_untuned.SPATIAL for iv in sch.get(blocks[0]).iter_vars
     )

@@ -4,6 +4,10 @@ One function per format behind `load_model_file`. Each reads the single float32 
 and layout from the file (or takes the shape given), and returns a Relax module normalised like the
 built-in MobileNet (normalize.py: NHWC convolutions, BatchNorm folded), so `tasks.extract_tasks`
 labels them depthwise / pointwise and the same templates apply.
+
+A quantized TFLite file (int8 input, what TFLiteConverter writes with TFLITE_BUILTINS_INT8) is
+rewritten into integer arithmetic (quantized.py) with the given `Int8Options`: its tasks are int8
+depthwise / pointwise convolutions.
 """
 
 from __future__ import annotations
@@ -18,9 +22,22 @@ from pathlib import Path
 
 import tvm
 
-from tvm_mobilenet.errors import ModelImportError
+from tvm_mobilenet.errors import IntegerizeError, ModelImportError
 from tvm_mobilenet.model.frameworks import INSTALL_HINT, model_format
 from tvm_mobilenet.model.normalize import normalize
+from tvm_mobilenet.model.quantized import Int8Options, integerize, is_quantized
+
+# TFLite operators the int8 rewrite turns into integer arithmetic (or keeps, for the final softmax).
+INT8_TFLITE_OPERATORS = {
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "AVERAGE_POOL_2D",
+    "SOFTMAX",
+    "RESHAPE",
+    "QUANTIZE",
+    "DEQUANTIZE",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,8 @@ class ImportedModel:
     input_shape: tuple[int, ...]  # in the file's layout: what the compiled module's main takes
     layout: str  # layout of that input: "NCHW" or "NHWC"
     source_format: str  # one of LOADERS' keys: onnx, tflite, pt2
+    input_dtype: str = "float32"  # "int8" for a full-integer TFLite file
+    int8: Int8Options | None = None  # how a quantized model was made integer (None: float model)
 
 
 def file_sha256(path: Path) -> str:
@@ -103,7 +122,9 @@ def _onnx_dims(value_info) -> list:
     ]
 
 
-def load_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
+def load_onnx(path: Path, input_shape: tuple[int, ...] | None, int8=None) -> ImportedModel:
+    """A float32 ONNX model (`int8` is unused: a QDQ file imports as the frontend's float
+    quantize / dequantize graph)."""
     try:
         import onnx
     except ImportError:
@@ -190,7 +211,9 @@ def _touch_tflite(model) -> None:
             buffer.DataAsNumpy().sum()
 
 
-def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
+def load_tflite(
+    path: Path, input_shape: tuple[int, ...] | None, int8: Int8Options | None = None
+) -> ImportedModel:
     from tflite.TensorType import TensorType
     from tvm.relax.frontend.tflite import from_tflite
 
@@ -198,10 +221,11 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
     subgraph = model.Subgraphs(0)
     name = _one_input(path, [subgraph.Tensors(i).Name().decode() for i in subgraph.InputsAsNumpy()])
     tensor = subgraph.Tensors(int(subgraph.InputsAsNumpy()[0]))
-    if tensor.Type() != TensorType.FLOAT32:
+    dtype = {TensorType.FLOAT32: "float32", TensorType.INT8: "int8"}.get(tensor.Type())
+    if dtype is None:
         raise ModelImportError(
-            f"{path.name}: input '{name}' is not float32 (a quantized model?); "
-            "only float32 models are supported"
+            f"{path.name}: input '{name}' is neither float32 nor int8; only float32 models and "
+            "full-integer int8 models are supported"
         )
     signature = (
         tensor.ShapeSignatureAsNumpy()
@@ -209,31 +233,56 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
         else tensor.ShapeAsNumpy()
     )
     shape = _resolve_shape(path, name, [int(d) if d > 0 else "?" for d in signature], input_shape)
-    unsupported = _tflite_unsupported_ops(model)
+    operators = _tflite_operators(model)
+    unsupported = _tflite_unsupported_ops(model, operators)
     if unsupported:
         raise _unsupported(path, ", ".join(unsupported))
-    mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: "float32"})
+    mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: dtype})
+    quantized = is_quantized(mod)
+    if quantized:
+        mod = _integerized(path, mod, operators, int8 or Int8Options())
+    layout = "NHWC" if len(shape) == 4 else guess_layout(shape)
     return ImportedModel(
-        mod, name, shape, "NHWC" if len(shape) == 4 else guess_layout(shape), "tflite"
+        mod, name, shape, layout, "tflite", dtype, (int8 or Int8Options()) if quantized else None
     )
 
 
-def _tflite_unsupported_ops(model) -> list[str]:
-    """Operators the frontend has no converter for; custom operators by their custom code."""
-    from tflite.BuiltinOperator import BuiltinOperator
-    from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
+def _integerized(path: Path, mod, operators: set[str], int8: Int8Options):
+    """The quantized graph in integer arithmetic; IntegerizeError names what it cannot rewrite."""
+    other = sorted(operators - INT8_TFLITE_OPERATORS)
+    if other:
+        raise IntegerizeError(
+            f"{path.name}: unsupported quantized operator {', '.join(other)} (int8 models may "
+            f"use {', '.join(sorted(INT8_TFLITE_OPERATORS))})"
+        )
+    try:
+        return integerize(mod, int8)[0]
+    except IntegerizeError as err:
+        raise IntegerizeError(f"{path.name}: {err}") from None
 
-    known = OperatorConverter(model, model.Subgraphs(0), None, None).convert_map
+
+def _tflite_operators(model) -> set[str]:
+    """The file's operators by name; custom operators as "CUSTOM 'code'"."""
+    from tflite.BuiltinOperator import BuiltinOperator
+
     names = {code: name for name, code in vars(BuiltinOperator).items() if name.isupper()}
-    unsupported = set()
+    operators = set()
     for index in range(model.OperatorCodesLength()):
         op_code = model.OperatorCodes(index)
         code = max(op_code.DeprecatedBuiltinCode(), op_code.BuiltinCode())
         if code == BuiltinOperator.CUSTOM:
-            unsupported.add(f"CUSTOM '{op_code.CustomCode().decode(errors='replace')}'")
-        elif names.get(code, f"#{code}") not in known:
-            unsupported.add(names.get(code, f"#{code}"))
-    return sorted(unsupported)
+            operators.add(f"CUSTOM '{op_code.CustomCode().decode(errors='replace')}'")
+        else:
+            operators.add(names.get(code, f"#{code}"))
+    return operators
+
+
+def _tflite_unsupported_ops(model, operators: set[str]) -> list[str]:
+    """Operators the frontend has no converter for; custom operators by their custom code."""
+    from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
+
+    known = OperatorConverter(model, model.Subgraphs(0), None, None).convert_map
+    return sorted(op for op in operators if op.startswith("CUSTOM") or op not in known)
 
 
 def _operators_named_in(message: str) -> str:
@@ -245,7 +294,8 @@ def _operators_named_in(message: str) -> str:
 # ---------------------------------------------------------------------------- PyTorch (.pt2)
 
 
-def load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
+def load_pt2(path: Path, input_shape: tuple[int, ...] | None, int8=None) -> ImportedModel:
+    """A float32 torch.export program (`int8` is unused)."""
     try:
         import torch
     except ImportError:
@@ -300,7 +350,7 @@ def _specialize(program, shape):
 
 # ---------------------------------------------------------------------------- dispatch
 
-LOADERS: dict[str, Callable[[Path, tuple[int, ...] | None], ImportedModel]] = {
+LOADERS: dict[str, Callable[..., ImportedModel]] = {
     "onnx": load_onnx,
     "tflite": load_tflite,
     "pt2": load_pt2,
@@ -320,12 +370,16 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def load_model_file(path: str | Path, input_shape: tuple[int, ...] | None = None) -> ImportedModel:
-    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file."""
+def load_model_file(
+    path: str | Path, input_shape: tuple[int, ...] | None = None, int8: Int8Options | None = None
+) -> ImportedModel:
+    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file.
+
+    A quantized (int8) TFLite file is made integer with `int8` (default: Int8Options())."""
     path = Path(path)
     source_format = model_format(path)
     try:
-        imported = LOADERS[source_format](path, input_shape)
+        imported = LOADERS[source_format](path, input_shape, int8)
     except ModelImportError:
         raise
     except tvm.error.OpNotImplemented as err:
@@ -335,4 +389,6 @@ def load_model_file(path: str | Path, input_shape: tuple[int, ...] | None = None
         raise ModelImportError(
             f"{path.name}: TVM's {source_format} importer failed: {detail}"
         ) from None
+    if imported.int8 is not None:  # integerize made it NHWC integer arithmetic already
+        return imported
     return dataclasses.replace(imported, mod=normalize(imported.mod))

@@ -10,7 +10,13 @@ from tvm import relax
 from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import TvmMobilenetError
-from tvm_mobilenet.tasks.weight_packing import block_for, hwio_shape, pack_pointwise_weights
+from tvm_mobilenet.schedules.templates import family_for_target, int8_params
+from tvm_mobilenet.tasks.weight_packing import (
+    block_for,
+    hwio_shape,
+    pack_int8_pointwise_weights,
+    pack_pointwise_weights,
+)
 
 KINDS = ("depthwise", "pointwise", "other")
 
@@ -18,8 +24,9 @@ KINDS = ("depthwise", "pointwise", "other")
 def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True) -> tvm.IRModule:
     """Legalize and fuse, exactly as compilation does, so task keys match the compiled functions.
 
-    On CPUs, pointwise weights are then pre-packed per output-channel block (weight_packing.py);
-    `pack_weights=False` leaves them as stock TVM would (the untuned baseline)."""
+    On CPUs, pointwise weights are then pre-packed per output-channel block (weight_packing.py),
+    and int8 ones for the target's dot-product intrinsic; `pack_weights=False` leaves them as stock
+    TVM would (the untuned baseline)."""
     passes = [
         *relax.pipeline.library_dispatch_passes(target),
         relax.transform.LegalizeOps(),
@@ -30,6 +37,9 @@ def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True
     ]
     if pack_weights and target.kind.name == "llvm":
         passes.append(pack_pointwise_weights(block_for(target)))
+        dot = int8_params(family_for_target(target), target).dot
+        if dot is not None:
+            passes.append(pack_int8_pointwise_weights(dot))
     with target, tvm.transform.PassContext(opt_level=3):
         return tvm.transform.Sequential(passes)(mod)
 

@@ -21,6 +21,7 @@ from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import TuningLogError
 from tvm_mobilenet.resources import shipped_logs_dir
+from tvm_mobilenet.schedules import intrin
 from tvm_mobilenet.tune.progress import mean_seconds
 
 META_FILE = "tvm_mobilenet.json"
@@ -173,6 +174,7 @@ def open_log(
     workloads = _checked_lines(path / WORKLOAD_FILE)
     records = _checked_lines(path / RECORD_FILE)
     _check_record_indices(path, len(workloads), records)
+    intrin.register()  # int8 records name our tensor intrinsics: decoding needs them registered
     try:
         database = ms.database.JSONDatabase(
             path_workload=str(path / WORKLOAD_FILE),

@@ -19,8 +19,9 @@ class Ours(Peer):
     label = "tvm_mobilenet"
     modules = ("tvm",)
 
-    def __init__(self, module_path: str | Path):
-        self.module_path = Path(module_path)
+    def __init__(self, module_path: str | Path, input_shape: tuple[int, ...] | None = None):
+        """`input_shape`: what the module takes (default the config's NCHW float input)."""
+        self.module_path, self.input_shape = Path(module_path), input_shape
         self._model = None
 
     def prepare(self, config: ModelConfig, weights: dict[str, np.ndarray], threads: int) -> Predict:
@@ -31,10 +32,11 @@ class Ours(Peer):
         if self._model is None:
             self._model = LoadedModel(self.module_path)
         model = self._model
-        if model.input_shape != config.input_shape:
+        expected = tuple(self.input_shape or config.input_shape)
+        if tuple(model.input_shape) != expected:
             raise ModuleLoadError(
                 f"{self.module_path} takes input {model.input_shape}, the benchmark's model "
-                f"{config.input_shape}: "
+                f"{expected}: "
                 "pass the --alpha/--resolution/--batch it was compiled for"
             )
         tvm.get_global_func("runtime.config_threadpool")(AFFINITY_BIG_CORES, threads)
