@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tvm_mobilenet.bench.harness import SystemResult, max_abs_error, time_round_robin
-from tvm_mobilenet.bench.peak import detect_peak
+from tvm_mobilenet.bench.peak import measure_fma_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.bench.peers.ours import Ours
 from tvm_mobilenet.bench.report import BenchReport, load_note
@@ -71,7 +71,7 @@ def compile_ours(
     return compile_args.output
 
 
-def _available_peers(names: list[str], notes: list[str]) -> list[Peer]:
+def available_peers(names: list[str], notes: list[str]) -> list[Peer]:
     from tvm_mobilenet.bench.registry import PEERS
 
     peers = []
@@ -124,9 +124,9 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     weights = get_weights(args.config, args.weights_file, args.seed)
     data = reference.sample_input(args.config)
     expected = reference.forward(args.config, weights, data)
-    report = BenchReport(args.config, list(args.threads), args.repeat, detect_peak())
+    report = BenchReport(args.config, list(args.threads), args.repeat)
     load_before = os.getloadavg()[0]
-    peers = _available_peers(args.peers, report.notes)
+    peers = available_peers(args.peers, report.notes)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
         module = args.module or compile_ours(
@@ -153,5 +153,7 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
                 report.result(name, threads).latencies_ms = latencies
             predictors.clear()
             gc.collect()  # let the peers' sessions and thread pools go before the next thread count
+    # Step 5. The machine's FMA peak at each thread count, after the timing it must not disturb.
+    report.peaks = measure_fma_peak(list(args.threads))
     report.notes.append(load_note(load_before))
     return report

@@ -151,7 +151,7 @@ def run_int8_benchmark(args, print_fn: Callable[[str], None] = print) -> BenchRe
     from tvm_mobilenet.schedules.templates import int8_options
 
     allow_threads(max(args.threads))
-    report = BenchReport(args.config, list(args.threads), args.repeat, None, precision="int8")
+    report = BenchReport(args.config, list(args.threads), args.repeat, precision="int8")
     load_before = os.getloadavg()[0]
     weights = get_weights(args.config, args.weights_file, args.seed)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_int8_") as work:

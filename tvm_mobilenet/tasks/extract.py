@@ -15,6 +15,7 @@ from tvm_mobilenet.schedules.templates import family_for_target, int8_params
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
 from tvm_mobilenet.tasks.standalone_pads import keep_pads_out_of_epilogues
 from tvm_mobilenet.tasks.weight_packing import (
+    block_for,
     hwio_shape,
     pack_int8_pointwise_weights,
     pack_pointwise_weights,
@@ -39,7 +40,7 @@ def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True
         relax.transform.FuseTIR(),
     ]
     if pack_weights and target.kind.name == "llvm":
-        passes.append(pack_pointwise_weights)
+        passes.append(pack_pointwise_weights(block_for(target)))
         dot = int8_params(family_for_target(target), target).dot
         if dot is not None:
             passes.append(pack_int8_pointwise_weights(dot))
