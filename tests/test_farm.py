@@ -1,12 +1,17 @@
 """A real RPC tracker with two emulated aarch64 devices on 127.0.0.1: registration, errors, a
 cross-compiled .so verified on a device, and RPC tuning that survives a device killed mid-run.
-Emulated timings are never asserted: they are not performance."""
+Emulated timings are never asserted: they are not performance. The farm's own safety (bounded
+waits, pid files, bind addresses) is tested without emulation."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -171,13 +176,88 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
         watcher.join(5)
     assert killed, "the victim device never received a candidate"
     assert not victim.alive()
-    # Every candidate is a record (the dead device's one as a failure); the survivor measured the
-    # rest.
+    # Every candidate is a record (the dead device's one as a failure, which is no trial); the
+    # survivor measured the rest. A kill that lands while the session is being set up costs no
+    # candidate (the request goes to the survivor), so `failed` may be 0.
+    failed = report.failed_now
     assert report.measured_now == trials
     assert len(log.records_of(task.mod)) == trials
+    assert len(log.valid_records_of(task.mod)) == report.results[0].trials == trials - failed
     assert report.results[0].best_seconds is not None
 
-    # Step 2. The same run again resumes: nothing left to measure, nothing lost.
+    # Step 2. The same run again resumes: it measures what the failures left undone, and loses
+    # nothing.
+    log.close()  # one writer per log, in this process too
     again, log = tune_once()
-    assert again.measured_now == 0
-    assert len(log.records_of(task.mod)) == trials
+    assert again.measured_now == failed
+    assert len(log.valid_records_of(task.mod)) == trials
+    assert len(log.records_of(task.mod)) == trials + failed
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections and never answers (a stuck tracker, a wrong service)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_silent_tracker_port_is_an_error_within_seconds(silent_port):
+    from tvm_mobilenet.errors import FarmUnavailableError
+    from tvm_mobilenet.farm.tracker import QUERY_TIMEOUT_SEC, Tracker, query
+
+    start = time.monotonic()
+    with pytest.raises(FarmUnavailableError, match="answered as an RPC tracker within"):
+        query(Tracker("127.0.0.1", silent_port))
+    assert time.monotonic() - start < 2 * QUERY_TIMEOUT_SEC  # 10 s
+    address = f"127.0.0.1:{silent_port}"
+    assert_usage_error(run_cli("farm", "status", "--tracker", address), "within")
+    tune = ["tune", "--target", "arm", "--device", "rasp4b", *MODEL_FLAGS, "--rpc-tracker", address]
+    assert_usage_error(run_cli(*tune), "answered as an RPC tracker")
+
+
+def test_stop_leaves_alone_a_process_the_farm_did_not_start(tmp_path):
+    """A pid file outlives its process (a reboot, a crash); its pid now names something else."""
+    from tvm_mobilenet.farm.tracker import stop
+
+    stranger = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+    )
+    try:
+        pid_file = tmp_path / "tracker-9190.pid.json"
+        pid_file.write_text(
+            json.dumps(
+                {
+                    "role": "tracker",
+                    "pid": stranger.pid,
+                    "name": "tracker-9190",
+                    "log": str(tmp_path / "tracker-9190.log"),
+                    "key": None,
+                    "started": time.time() - 3600,  # the farm's tracker started an hour ago
+                    "command": [sys.executable, "-m", "tvm.exec.rpc_tracker"],
+                }
+            )
+        )
+        result = run_cli("farm", "--state-dir", str(tmp_path), "stop")
+        assert result.returncode == 0, result.stderr
+        assert "stopped 0 process(es)" in result.stdout and "left alone" in result.stdout
+        assert stranger.poll() is None and not pid_file.exists()
+        assert stop(tmp_path) == ([], [])  # nothing left to stop
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_binding_beyond_loopback_needs_a_flag(tmp_path):
+    from tvm_mobilenet.farm.tracker import check_bind_address
+
+    result = run_cli(
+        "farm", "--state-dir", str(tmp_path), "tracker", "--host", "0.0.0.0", "--port", "9"
+    )
+    assert_usage_error(result, "--host 0.0.0.0", "run any code", "--allow-remote")
+    assert not list(tmp_path.glob("*.pid.json"))
+    check_bind_address("127.0.0.1", allow_remote=False)
+    check_bind_address("localhost", allow_remote=False)
+    with pytest.warns(UserWarning, match="run any code they are sent"):
+        check_bind_address("0.0.0.0", allow_remote=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tvm_mobilenet.cli import compile as compile_cli
-from tvm_mobilenet.errors import ModelImportError, TvmMobilenetError
+from tvm_mobilenet.errors import ModelImportError, TvmMobilenetError, VerificationError
 from tvm_mobilenet.model.frameworks import run_source
 from tvm_mobilenet.model.importers import load_model_file
 from tvm_mobilenet.model.reference import as_probabilities
@@ -25,6 +25,8 @@ from .conftest import ROOT, assert_usage_error, run_cli
 
 TOLERANCE = 1e-4
 FORMATS = ("onnx", "tflite", "pt2")
+RESOLUTION = model_files.RESOLUTION
+TRUST = "--trust-model-file"  # needed for .pt2 (loading one can run code), harmless for others
 
 
 def _make(kind: str, directory):
@@ -52,7 +54,7 @@ def model_file(request, tmp_path_factory):
 def test_import_finds_input_and_labels_depthwise_and_pointwise(
     kind, layout, model_file, host_device
 ):
-    imported = load_model_file(model_file(kind))
+    imported = load_model_file(model_file(kind), trusted=True)
     assert imported.source_format == kind and imported.layout == layout
     resolution = model_files.RESOLUTION
     nchw, nhwc = (1, 3, resolution, resolution), (1, resolution, resolution, 3)
@@ -76,7 +78,7 @@ def test_import_finds_input_and_labels_depthwise_and_pointwise(
 def test_compile_matches_the_source_runtime(kind, model_file, tmp_path):
     path = model_file(kind)
     output = tmp_path / f"{kind}.so"
-    result = run_cli("compile", "--model", str(path), "--no-log", "-o", str(output))
+    result = run_cli("compile", "--model", str(path), TRUST, "--no-log", "-o", str(output))
     assert result.returncode == 0, result.stderr
     match = re.search(r"verified against (.+): max abs error (\S+) on the softmax", result.stdout)
     assert match and float(match.group(2)) <= TOLERANCE, result.stdout
@@ -93,11 +95,12 @@ def test_compile_matches_the_source_runtime(kind, model_file, tmp_path):
         str(tmp_path / "y.npy"),
         "--model",
         str(path),
+        TRUST,
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["source"]["max_abs_error"] <= TOLERANCE
-    source = ModelFile(path)
+    source = ModelFile(path, trusted=True)
     assert tuple(summary["input_shape"]) == source.input_shape
     _, expected = run_source(kind, path, source.sample_input())
     expected = as_probabilities(expected)
@@ -248,7 +251,9 @@ def test_bad_model_files(kind, model_file, tmp_path):
     truncated = tmp_path / f"truncated.{kind}"
     truncated.write_bytes(good[: len(good) // 2])
     assert_usage_error(
-        run_cli("compile", "--model", str(truncated), "--no-log", "-o", str(tmp_path / "m.so")),
+        run_cli(
+            "compile", "--model", str(truncated), TRUST, "--no-log", "-o", str(tmp_path / "m.so")
+        ),
         truncated.name,
         "truncated",
     )
@@ -263,7 +268,7 @@ def test_bad_model_files(kind, model_file, tmp_path):
     ]
     for path, fragments in cases:
         with pytest.raises(ModelImportError) as error:
-            load_model_file(path)
+            load_model_file(path, trusted=True)
         assert all(fragment in str(error.value) for fragment in fragments), str(error.value)
         assert "\n" not in str(error.value)
 
@@ -292,3 +297,25 @@ def test_bad_model_flag_on_the_command_line(tmp_path):
         "unknown model format '.h5'",
     )
     assert not (tmp_path / "log").exists()
+
+
+def test_a_pt2_file_is_read_only_when_trusted(model_file, tmp_path):
+    """torch.export.load unpickles: a downloaded .pt2 could run anything it holds."""
+    path = model_file("pt2")
+    for command in (["compile", "-o", str(tmp_path / "m.so")], ["tune", "--trials", "0"]):
+        result = run_cli(*command, "--model", str(path), "--log-dir", str(tmp_path / "log"))
+        assert_usage_error(result, "mobilenet.pt2", "can run code", TRUST)
+    assert not (tmp_path / "m.so").exists() and not (tmp_path / "log").exists()
+    with pytest.raises(ModelImportError, match=TRUST):
+        ModelFile(path)
+
+
+def test_a_framework_that_cannot_run_the_file_is_one_error(model_file, tmp_path):
+    """ONNX Runtime refuses a file that TVM imports (here: an IR version from the future)."""
+    onnx = model_files.require("onnx")
+    model = onnx.load(str(model_file("onnx")))
+    model.ir_version = 99
+    path = tmp_path / "future.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(VerificationError, match=r"ONNX Runtime could not run future\.onnx"):
+        run_source("onnx", path, np.zeros((1, 3, RESOLUTION, RESOLUTION), np.float32))

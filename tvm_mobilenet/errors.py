@@ -60,5 +60,9 @@ class CalibrationError(TvmMobilenetError, ValueError):
     """A calibration file that is missing, unreadable, or of the wrong shape."""
 
 
+class OutputPathError(TvmMobilenetError, ValueError):
+    """An output path that is a directory, one of the command's inputs, or cannot be written."""
+
+
 class InstructionCountError(TvmMobilenetError):
     """A program run under qemu's instruction-counting plugin failed or did not finish."""

@@ -70,6 +70,17 @@ def add_model_args(
             "(default: read from the file; "
             "needed when the file's shape is dynamic)",
         )
+        add_trust_flag(group)
+
+
+TRUST_HELP = (
+    "read a .pt2 model file even though loading one can run code it holds (torch.export.load "
+    "unpickles): only for files whose origin you trust"
+)
+
+
+def add_trust_flag(group) -> None:
+    group.add_argument("--trust-model-file", action="store_true", help=TRUST_HELP)
 
 
 def add_precision_args(parser: argparse.ArgumentParser) -> None:
@@ -223,7 +234,7 @@ def model_source(args, device=None):
     from tvm_mobilenet.model.importers import parse_shape
 
     shape = parse_shape(args.input_shape) if args.input_shape is not None else None
-    return ModelFile(args.model, shape, int8)
+    return ModelFile(args.model, shape, int8, trusted=args.trust_model_file)
 
 
 def model_device_and_log_dir(args, reading: bool = False):

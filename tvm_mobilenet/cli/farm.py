@@ -15,6 +15,11 @@ from pathlib import Path
 
 from tvm_mobilenet.cli.common import Parser
 
+ALLOW_REMOTE_HELP = (
+    "allow a --host other machines can reach: TVM RPC servers run any code they are sent, "
+    "without authentication, so do this only on a network you trust"
+)
+
 
 def main(argv=None, prog=None) -> int:
     from tvm_mobilenet.farm import tracker as rpc_farm
@@ -34,6 +39,7 @@ def main(argv=None, prog=None) -> int:
     tracker.add_argument(
         "--host", default=rpc_farm.DEFAULT_HOST, help="address to bind (default 127.0.0.1)"
     )
+    tracker.add_argument("--allow-remote", action="store_true", help=ALLOW_REMOTE_HELP)
     tracker.add_argument(
         "--port", type=int, default=rpc_farm.DEFAULT_TRACKER_PORT, help="port (default 9190)"
     )
@@ -51,6 +57,7 @@ def main(argv=None, prog=None) -> int:
     emulate.add_argument(
         "--host", default=rpc_farm.DEFAULT_HOST, help="address the devices bind (default 127.0.0.1)"
     )
+    emulate.add_argument("--allow-remote", action="store_true", help=ALLOW_REMOTE_HELP)
     status = commands.add_parser(
         "status", help="devices per key: total, free, busy, queued requests"
     )
@@ -60,7 +67,9 @@ def main(argv=None, prog=None) -> int:
 
     state_dir = args.state_dir
     if args.command == "tracker":
-        address, process = rpc_farm.start_tracker(args.host, args.port, state_dir)
+        address, process = rpc_farm.start_tracker(
+            args.host, args.port, state_dir, allow_remote=args.allow_remote
+        )
         print(f"tracker listening on {address} (pid {process.pid}, log {process.log})")
         print(
             f"next: python -m tvm_mobilenet.farm emulate --tracker {address} --key rasp4b --count 2"
@@ -69,7 +78,7 @@ def main(argv=None, prog=None) -> int:
         address = rpc_farm.parse_tracker(args.tracker)
         cpu = args.cpu or qemu_cpu_for(args.key)
         started = rpc_farm.start_emulated_devices(
-            address, args.key, args.count, cpu, state_dir, args.host
+            address, args.key, args.count, cpu, state_dir, args.host, allow_remote=args.allow_remote
         )
         print(
             f"{len(started)} emulated {cpu} device(s) registered under '{args.key}' at "
@@ -80,9 +89,14 @@ def main(argv=None, prog=None) -> int:
         address = rpc_farm.parse_tracker(args.tracker)
         print(rpc_farm.format_status(address, rpc_farm.query(address)))
     else:
-        stopped = rpc_farm.stop(state_dir)
+        stopped, stale = rpc_farm.stop(state_dir)
         print(
             f"stopped {len(stopped)} process(es)"
             + "".join(f"\n  {p.name} (pid {p.pid})" for p in stopped)
+            + "".join(
+                f"\n  {p.name}: pid {p.pid} is no longer the process the farm started "
+                "(it exited, or the machine restarted); left alone, pid file removed"
+                for p in stale
+            )
         )
     return 0

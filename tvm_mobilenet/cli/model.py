@@ -6,6 +6,7 @@ tvm-mobilenet model --alpha 0.5 --resolution 160 [--json] [--save-weights FILE.n
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tvm_mobilenet.cli.common import Parser, add_model_args, model_config
 
@@ -44,6 +45,10 @@ def main(argv=None, prog=None) -> int:
     )
     args = parser.parse_args(argv)
     config = model_config(args)
+    if args.save_weights:
+        from tvm_mobilenet.files import check_output
+
+        check_output(Path(args.save_weights), "--save-weights", {"--weights": args.weights})
     from tvm_mobilenet.model.architecture import layer_table
 
     table = layer_table(config)

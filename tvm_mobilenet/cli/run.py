@@ -5,7 +5,7 @@
     tvm-mobilenet run build/m_rasp4b.so --rpc-tracker 127.0.0.1:9190 --rpc-key rasp4b
 
 Threads follow TVM_NUM_THREADS; unset, all the cores this process may use (TVM alone would take
-half).
+half). Loading a .so runs its code, as running a program does: run only modules you built or trust.
 """
 
 from __future__ import annotations
@@ -13,12 +13,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tvm_mobilenet.cli.common import Parser, add_rpc_args
+from tvm_mobilenet.cli.common import Parser, add_rpc_args, add_trust_flag
 
 
 def main(argv=None, prog=None) -> int:
     parser = Parser(prog=prog or "python -m tvm_mobilenet.run", description=__doc__.splitlines()[0])
-    parser.add_argument("module", type=Path, help="the .so written by tvm_mobilenet.compile")
+    parser.add_argument(
+        "module",
+        type=Path,
+        help="the .so written by tvm_mobilenet.compile (loading it runs its code: only one you "
+        "built or trust)",
+    )
     parser.add_argument(
         "--input",
         type=Path,
@@ -36,6 +41,7 @@ def main(argv=None, prog=None) -> int:
         help="the .onnx/.tflite/.pt2 the module was compiled from: run it in its own framework on "
         "the same input and report the max abs error on the softmax",
     )
+    add_trust_flag(parser)
     add_rpc_args(parser, ndk=False)
     args = parser.parse_args(argv)
 
@@ -49,6 +55,7 @@ def main(argv=None, prog=None) -> int:
         output_file=args.output,
         model_file=args.model,
         rpc=rpc_settings(args) if args.rpc_tracker is not None else None,
+        trust_model_file=args.trust_model_file,
     )
     result, comparison = report.result, report.source
     if args.json:

@@ -36,6 +36,12 @@ def format_report(report) -> str:
         f"sum of best task latencies x calls: {total_us / 1e3:.2f} ms; "
         f"{report.measured_now} trials measured in this run; log: {report.log_dir}"
     )
+    if report.failed_now:
+        lines.append(
+            f"{report.failed_now} of them failed (first error: {report.first_error}); failed "
+            "candidates stay in the log for diagnosis but do not count as trials: run the same "
+            "command to retry them"
+        )
     return "\n".join(lines)
 
 
@@ -54,7 +60,7 @@ def main(argv=None, prog=None) -> int:
         type=int,
         default=DEFAULT_TRIALS,
         help=f"total measured trials, split over the tasks (default {DEFAULT_TRIALS}); "
-        "records already in the log count",
+        "valid records already in the log count (failed candidates are retried)",
     )
     parser.add_argument(
         "--ops",

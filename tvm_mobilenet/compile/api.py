@@ -22,6 +22,7 @@ from tvm_mobilenet.compile.build import (
 from tvm_mobilenet.compile.cross import cross_compiler, export_function
 from tvm_mobilenet.devices import DeviceSpec
 from tvm_mobilenet.errors import SourceCheckUnavailable
+from tvm_mobilenet.files import check_output
 from tvm_mobilenet.model.reference import SOFTMAX_TOLERANCE, as_probabilities
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.tasks.extract import extract_tasks
@@ -82,6 +83,7 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     installed here, after saying plainly that it was not checked. A cross-compiled module is checked
     on a device of `args.rpc`; without one it is written unverified, with a warning.
     """
+    check_output(args.output, "-o", args.model.input_files())  # before the build, not after
     compiler = cross_compiler(args.device, args.ndk_cc)
     # Step 1. The model, and the records that apply to it.
     mod = args.model.module()  # a model file is imported here: its errors come before any output

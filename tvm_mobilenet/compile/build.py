@@ -13,6 +13,7 @@ from tvm.relax.transform import MetaScheduleApplyDatabase
 
 from tvm_mobilenet.compile.default_schedules import default_schedules
 from tvm_mobilenet.errors import TvmMobilenetError, VerificationError
+from tvm_mobilenet.files import write_failed
 from tvm_mobilenet.run.runtime import (
     INPUT_SHAPE_FUNC,
 )  # the .so reports its input shape: `run` needs no side file
@@ -81,7 +82,10 @@ def build(
 
 def export(executable: relax.VMExecutable, output: Path, fcompile=None) -> Path:
     """Export to a temporary name beside `output`; the caller renames it once it is verified."""
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_failed(output, "-o", err) from None
     staging = output.with_name(f".{output.name}.unverified.so")
     try:
         if fcompile is None:
@@ -173,4 +177,9 @@ def check_int8_against_source(
 
 
 def publish(staging: Path, output: Path) -> None:
-    os.replace(staging, output)
+    """Give the verified file its name (the staging file never stays behind)."""
+    try:
+        os.replace(staging, output)
+    except OSError as err:
+        staging.unlink(missing_ok=True)
+        raise write_failed(output, "-o", err) from None

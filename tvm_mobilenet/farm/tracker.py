@@ -8,13 +8,17 @@ Every wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +27,9 @@ from tvm_mobilenet.farm.emulation import cache_dir, require_emulation
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_TRACKER_PORT = 9190
-START_TIMEOUT_SEC = 240  # an emulated server needs ~4 s alone, much more on a busy 2-core machine
+# A tracker needs ~2 s alone (importing TVM), an emulated server ~4 s; each much more on a busy
+# 2-core machine (the tracker took 30 s at a load of 10).
+START_TIMEOUT_SEC = 240
 QUERY_TIMEOUT_SEC = 5
 START_TRACKER_HINT = (
     "start one with `python -m tvm_mobilenet.farm tracker` and add devices with "
@@ -83,19 +89,33 @@ class KeyStatus:
         return max(self.total - self.free, 0)
 
 
+def _summary(tracker: Tracker, timeout: float) -> dict:
+    """The tracker's summary, every step bounded by `timeout` (TVM's TrackerSession sets its
+    timeout only after the handshake, so a port that accepts and stays silent hangs it)."""
+    from tvm.rpc import base
+
+    with socket.create_connection((tracker.host, tracker.port), timeout=timeout) as sock:
+        sock.sendall(struct.pack("<i", base.RPC_TRACKER_MAGIC))
+        if struct.unpack("<i", base.recvall(sock, 4))[0] != base.RPC_TRACKER_MAGIC:
+            raise ValueError("it is not an RPC tracker")
+        base.sendjson(sock, [base.TrackerCode.SUMMARY])
+        code, summary = base.recvjson(sock)
+    if code != base.TrackerCode.SUCCESS:
+        raise ValueError(f"unexpected answer {code}")
+    return summary
+
+
 def query(tracker: Tracker, timeout: float = QUERY_TIMEOUT_SEC) -> dict[str, KeyStatus]:
     """Devices per key (total, free, busy) and queued requests; FarmUnavailableError if the tracker
-    is down."""
-    from tvm import rpc
-
+    is down or does not answer within `timeout`."""
     try:
-        with socket.create_connection((tracker.host, tracker.port), timeout=timeout):
-            pass
-        session = rpc.TrackerSession((tracker.host, tracker.port))
-        session._sock.settimeout(timeout)
-        summary = session.summary()
-        session.close()
-    except (OSError, RuntimeError, ValueError) as err:  # refused, timed out, not a tracker
+        summary = _summary(tracker, timeout)
+    except TimeoutError:
+        raise FarmUnavailableError(
+            f"nothing at {tracker} answered as an RPC tracker within {timeout:g} s (is the port "
+            f"right? is the tracker stuck?); {START_TRACKER_HINT}"
+        ) from None
+    except (OSError, RuntimeError, ValueError) as err:  # refused, reset, not a tracker
         raise FarmUnavailableError(
             f"no RPC tracker answers at {tracker} ({err}); {START_TRACKER_HINT}"
         ) from None
@@ -129,6 +149,34 @@ def require_devices(tracker: Tracker, key: str) -> KeyStatus:
     return status
 
 
+@contextlib.contextmanager
+def _bounded_sockets(seconds: float):
+    """Python sockets made inside time out after `seconds` (TVM's tracker client sets none)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def request_session(tracker: Tracker, key: str, timeout_sec: float):
+    """An RPC session on a free device under `key`; each wait on the tracker is bounded by
+    `timeout_sec`. Raises FarmUnavailableError, naming the cause."""
+    import tvm
+
+    require_devices(tracker, key)
+    try:
+        with _bounded_sockets(timeout_sec):
+            client = tvm.rpc.connect_tracker(tracker.host, tracker.port)
+            return client.request(key, session_timeout=int(timeout_sec), max_retry=2)
+    except (OSError, RuntimeError, tvm.error.TVMError) as err:
+        raise FarmUnavailableError(
+            f"could not get a '{key}' device from the tracker at {tracker} "
+            f"({str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__})"
+        ) from None
+
+
 def format_status(tracker: Tracker, status: dict[str, KeyStatus]) -> str:
     lines = [
         f"tracker {tracker}",
@@ -155,23 +203,44 @@ class FarmProcess:
     log: str
     pid_file: Path
     key: str | None = None  # the device key (devices only)
+    started: float | None = None  # its start time (psutil's create_time): the pid's identity
+    command: list[str] | None = None
+
+    def is_ours(self, check_command: bool = True) -> bool:
+        """Whether `pid` is still the process the farm started: same start time and command
+        line (after a reboot or once it died, the pid may name an unrelated process). Just after
+        the start the command line may still be ours, before exec: `check_command=False`."""
+        import psutil
+
+        try:
+            process = psutil.Process(self.pid)
+            return (
+                self.started is not None
+                and abs(process.create_time() - self.started) < 0.5
+                and (not check_command or process.cmdline() == self.command)
+                and process.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.Error:  # gone, or not ours to look at
+            return False
 
     def alive(self) -> bool:
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
+        if not self.is_ours(check_command=False):
             return False
         try:  # a zombie child of this process counts as dead
             return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
         except ChildProcessError:
             return True
 
-    def stop(self, grace_sec: float = 5.0) -> None:
-        """SIGTERM its process group, SIGKILL after `grace_sec`, and forget it."""
+    def stop(self, grace_sec: float = 5.0) -> bool:
+        """SIGTERM its process group, SIGKILL after `grace_sec`, and forget it; False (nothing
+        signalled) if the pid no longer names the process the farm started."""
+        ours = self.is_ours()
         for sig, wait in ((signal.SIGTERM, grace_sec), (signal.SIGKILL, 2.0)):
+            if not ours:
+                break
             try:
                 os.killpg(self.pid, sig)
-            except ProcessLookupError:
+            except OSError:  # already gone
                 break
             deadline = time.monotonic() + wait
             while self.alive() and time.monotonic() < deadline:
@@ -179,6 +248,7 @@ class FarmProcess:
             if not self.alive():
                 break
         self.pid_file.unlink(missing_ok=True)
+        return ours
 
     def log_tail(self, lines: int = 5) -> str:
         try:
@@ -192,6 +262,8 @@ class FarmProcess:
 def _spawn(
     role: str, name: str, command: list[str], env: dict, state_dir: Path, key: str | None = None
 ) -> FarmProcess:
+    import psutil
+
     state_dir.mkdir(parents=True, exist_ok=True)
     log = state_dir / f"{name}.log"
     with open(log, "wb") as out:
@@ -204,20 +276,16 @@ def _spawn(
             env=env,
             start_new_session=True,
         )
-    pid_file = state_dir / f"{name}.pid.json"
-    pid_file.write_text(
-        json.dumps(
-            {
-                "role": role,
-                "pid": proc.pid,
-                "name": name,
-                "log": str(log),
-                "key": key,
-                "command": command,
-            }
-        )
+    try:
+        started = psutil.Process(proc.pid).create_time()
+    except psutil.Error:  # exited at once: `alive()` is False, the caller shows its log
+        started = None
+    process = FarmProcess(
+        role, proc.pid, name, str(log), state_dir / f"{name}.pid.json", key, started, command
     )
-    return FarmProcess(role, proc.pid, name, str(log), pid_file, key)
+    fields = ("role", "pid", "name", "log", "key", "started", "command")
+    process.pid_file.write_text(json.dumps({f: getattr(process, f) for f in fields}))
+    return process
 
 
 def farm_processes(state_dir: Path | None = None) -> list[FarmProcess]:
@@ -234,9 +302,11 @@ def farm_processes(state_dir: Path | None = None) -> list[FarmProcess]:
                     data["log"],
                     pid_file,
                     data.get("key"),
+                    data.get("started"),
+                    data.get("command"),
                 )
             )
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):
             pid_file.unlink(missing_ok=True)
     return processes
 
@@ -246,22 +316,52 @@ def emulated_keys(state_dir: Path | None = None) -> set[str]:
     return {p.key for p in farm_processes(state_dir) if p.role == "device" and p.key and p.alive()}
 
 
-def stop(state_dir: Path | None = None, names: list[str] | None = None) -> list[FarmProcess]:
-    """Stop the farm's processes (devices first), or only those named; returns what was stopped."""
+def stop(
+    state_dir: Path | None = None, names: list[str] | None = None
+) -> tuple[list[FarmProcess], list[FarmProcess]]:
+    """Stop the farm's processes (devices first), or only those named: (stopped, stale), where
+    stale pid files named a process the farm did not start (left alone; the files are removed)."""
     chosen = [p for p in farm_processes(state_dir) if names is None or p.name in names]
     chosen.sort(key=lambda p: p.role == "tracker")
-    for process in chosen:
-        process.stop()
-    return chosen
+    stopped = [process for process in chosen if process.stop()]
+    return stopped, [process for process in chosen if process not in stopped]
+
+
+def check_bind_address(host: str, allow_remote: bool) -> None:
+    """Loopback addresses only, unless `allow_remote` (then with a warning): a TVM RPC server runs
+    any code it is sent, with no authentication, and the tracker hands its devices to anyone."""
+    if _is_loopback(host):
+        return
+    if not allow_remote:
+        raise TvmMobilenetError(
+            f"--host {host} can be reached from other machines, and TVM RPC servers run any code "
+            "they are sent (no authentication): use 127.0.0.1, or pass --allow-remote on a "
+            "network you trust"
+        )
+    warnings.warn(
+        f"listening on {host}: TVM RPC servers run any code they are sent, so anyone who can "
+        "reach this address can run programs on this machine",
+        stacklevel=2,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        return False
+    return all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
 
 
 def start_tracker(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_TRACKER_PORT,
     state_dir: Path | None = None,
-    timeout: float = 30,
+    timeout: float = START_TIMEOUT_SEC,
+    allow_remote: bool = False,
 ) -> tuple[Tracker, FarmProcess]:
     """Start a TVM RPC tracker on exactly host:port (a busy port is an error, not a silent move)."""
+    check_bind_address(host, allow_remote)
     tracker = Tracker(host, port)
     if _port_answers(
         tracker
@@ -324,10 +424,12 @@ def start_emulated_devices(
     state_dir: Path | None = None,
     host: str = DEFAULT_HOST,
     timeout: float = START_TIMEOUT_SEC,
+    allow_remote: bool = False,
 ) -> list[FarmProcess]:
     """Start `count` emulated aarch64 TVM RPC servers and wait until they registered under `key`."""
     if count < 1:
         raise TvmMobilenetError(f"--count {count} must be >= 1")
+    check_bind_address(host, allow_remote)
     emu = require_emulation()
     state_dir = state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)

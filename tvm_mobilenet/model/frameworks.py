@@ -13,15 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from tvm_mobilenet.errors import ModelImportError, SourceCheckUnavailable
+from tvm_mobilenet.errors import ModelImportError, SourceCheckUnavailable, VerificationError
 
 INSTALL_HINT = "pip install 'tvm_mobilenet[frameworks]'"
 FORMAT_OF_SUFFIX = {".onnx": "onnx", ".tflite": "tflite", ".pt2": "pt2"}
 
 
-def model_format(path: Path) -> str:
-    """ "onnx", "tflite" or "pt2" from the file's suffix; raises ModelImportError for others or a
-    missing file."""
+# Formats whose loader can run code from the file: torch.export.load unpickles parts of a .pt2
+# (falling back to unrestricted pickle when the safe loader refuses), so a .pt2 from elsewhere can
+# run anything it likes when it is read.
+RUNS_CODE = {"pt2"}
+TRUST_FLAG = "--trust-model-file"
+
+
+def model_format(path: Path, trusted: bool = False) -> str:
+    """ "onnx", "tflite" or "pt2" from the file's suffix; raises ModelImportError for others, a
+    missing file, or a format that can run code when the file is not `trusted`."""
     source_format = FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if source_format is None:
         raise ModelImportError(
@@ -30,6 +37,12 @@ def model_format(path: Path) -> str:
         )
     if not path.is_file():
         raise ModelImportError(f"model file {path} does not exist")
+    if source_format in RUNS_CODE and not trusted:
+        raise ModelImportError(
+            f"{path.name}: loading a .pt2 file can run code it holds (torch.export.load "
+            f"unpickles); pass {TRUST_FLAG} if you trust where it came from, or export the "
+            "model to ONNX"
+        )
     return source_format
 
 
@@ -115,9 +128,20 @@ def run_source(
     source_format: str, path: Path, data: np.ndarray, int8_arithmetic: str | None = None
 ) -> tuple[str, np.ndarray]:
     """(framework name, output of `path` on `data`) from the file's own framework; an int8 TFLite
-    file runs in the interpreter whose arithmetic `int8_arithmetic` reproduces."""
+    file runs in the interpreter whose arithmetic `int8_arithmetic` reproduces; a
+    framework that fails on the file is a VerificationError (nothing to check against)."""
     if int8_arithmetic is not None:
         output = run_tflite(path, np.ascontiguousarray(data, dtype=np.int8), int8_arithmetic)
         return INT8_RESOLVERS[int8_arithmetic][1], np.asarray(output)
     name, runner = RUNTIMES[source_format]
-    return name, np.asarray(runner(path, np.ascontiguousarray(data, dtype=np.float32)))
+    try:
+        output = runner(path, np.ascontiguousarray(data, dtype=np.float32))
+    except SourceCheckUnavailable:
+        raise
+    except Exception as err:  # each runtime raises its own types (onnxruntime's Fail, ...)
+        detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise VerificationError(
+            f"{name} could not run {path.name} ({detail}), so the compiled module cannot be "
+            "checked against it"
+        ) from None
+    return name, np.asarray(output)

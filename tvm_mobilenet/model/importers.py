@@ -381,14 +381,18 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def load_model_file(
-    path: str | Path, input_shape: tuple[int, ...] | None = None, int8: Int8Options | None = None
+    path: str | Path,
+    input_shape: tuple[int, ...] | None = None,
+    int8: Int8Options | None = None,
+    trusted: bool = False,
 ) -> ImportedModel:
     """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file, in
     one line (what the frontend printed on the way is captured, and shown only on success).
 
-    A quantized (int8) TFLite file is made integer with `int8` (default: Int8Options())."""
+    A quantized (int8) TFLite file is made integer with `int8` (default: Int8Options()); a .pt2
+    is read only if `trusted` (loading one can run code)."""
     path = Path(path)
-    source_format = model_format(path)
+    source_format = model_format(path, trusted)
     with captured_output() as output:
         imported, failure = _run_loader(path, input_shape, source_format, int8)
         gc.collect()  # a failed frontend's BlockBuilder logs when destroyed: let it log here

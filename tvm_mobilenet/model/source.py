@@ -64,6 +64,10 @@ class ModelSource(ABC):
     def describe(self) -> str:
         """One line for progress output."""
 
+    def input_files(self) -> dict[str, Path]:
+        """The files the model is read from, by flag (an output must not overwrite them)."""
+        return {}
+
     @abstractmethod
     def module(self) -> tvm.IRModule:
         """The Relax module, `main(input) -> output`, weights as constants."""
@@ -129,6 +133,9 @@ class BuiltinMobileNet(ModelSource):
             f"{calibration.calibration_label(self.calibration_file)}{hint})"
         )
 
+    def input_files(self) -> dict[str, Path]:
+        return {"--weights": Path(self.weights_file)} if self.weights_file else {}
+
     @functools.cached_property
     def _built(self) -> tuple[tvm.IRModule, dict[str, np.ndarray]]:
         return load_model(self.config, self.weights_file, self.seed)
@@ -183,13 +190,16 @@ class ModelFile(ModelSource):
         path: str | Path,
         input_shape: tuple[int, ...] | None = None,
         int8: Int8Options | None = None,
+        trusted: bool = False,
     ):
-        self.path, self.given_shape, self.int8_options = Path(path), input_shape, int8
-        model_format(self.path)  # unknown suffix or missing file: fail before anything else
+        self.path, self.given_shape = Path(path), input_shape
+        self.int8_options, self.trusted = int8, trusted
+        # an unknown suffix, a missing file, a .pt2 not trusted: fail before anything else
+        model_format(self.path, trusted)
 
     @functools.cached_property
     def imported(self) -> ImportedModel:
-        return load_model_file(self.path, self.given_shape, self.int8_options)
+        return load_model_file(self.path, self.given_shape, self.int8_options, self.trusted)
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -213,6 +223,9 @@ class ModelFile(ModelSource):
     def log_name(self) -> str:
         name = f"{self.path.stem}-{self.sha256[:12]}"
         return name if self.int8 is None else f"{name}-int8-{self.int8.arithmetic}"
+
+    def input_files(self) -> dict[str, Path]:
+        return {"--model": self.path}
 
     def describe(self) -> str:
         m = self.imported

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tvm_mobilenet.errors import WeightsError
+from tvm_mobilenet.files import npz_headers, write_failed
 from tvm_mobilenet.model.architecture import Layer, ModelConfig, layers
 
 BN_EPSILON = 1e-5
@@ -64,27 +65,46 @@ def random_weights(config: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
     return result
 
 
-def check_weights(config: ModelConfig, weights: dict[str, np.ndarray], source: str) -> None:
-    """Raise WeightsError naming the first missing, unexpected or misshapen array."""
+def check_weights(config: ModelConfig, shapes: dict[str, tuple[int, ...]], source: str) -> None:
+    """Raise WeightsError naming the first missing, unexpected or misshapen array (`shapes`: the
+    shape of each array the source holds)."""
     expected = expected_shapes(config)
-    missing = sorted(set(expected) - set(weights))
+    missing = sorted(set(expected) - set(shapes))
     if missing:
         raise WeightsError(
             f"{source}: missing {len(missing)} array(s), first '{missing[0]}' with shape "
             f"{expected[missing[0]]}; write a template with `python -m tvm_mobilenet.model "
             f"--alpha {config.alpha} --resolution {config.resolution} --save-weights FILE.npz`"
         )
-    unexpected = sorted(set(weights) - set(expected))
+    unexpected = sorted(set(shapes) - set(expected))
     if unexpected:
         raise WeightsError(
             f"{source}: unexpected array '{unexpected[0]}' for MobileNet v1 alpha={config.alpha}; "
             "check --alpha and the file's names"
         )
     for name, shape in expected.items():
-        if tuple(weights[name].shape) != shape:
+        if tuple(shapes[name]) != shape:
             raise WeightsError(
-                f"{source}: '{name}' has shape {tuple(weights[name].shape)}, expected {shape} "
+                f"{source}: '{name}' has shape {tuple(shapes[name])}, expected {shape} "
                 f"for alpha={config.alpha}; check --alpha or the file"
+            )
+
+
+def _check_headers(config: ModelConfig, path: Path) -> None:
+    """Names, shapes, types and sizes from the archive's headers, before any array is read: an
+    archive that claims more data than the model's weights is refused, not decompressed."""
+    try:
+        headers = npz_headers(path)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise WeightsError(f"weights file {path} is not a readable .npz archive ({err})") from None
+    check_weights(config, {name: h.shape for name, (h, _) in headers.items()}, str(path))
+    for name, (header, size) in headers.items():
+        if not header.numeric:
+            raise WeightsError(f"{path}: '{name}' holds {header.dtype} values, not numbers")
+        if size != header.data_offset + header.nbytes:
+            raise WeightsError(
+                f"{path}: '{name}' is {size} bytes in the archive, its header says "
+                f"{header.data_offset + header.nbytes}; the file is damaged"
             )
 
 
@@ -93,17 +113,19 @@ def load_weights(config: ModelConfig, path: str | Path) -> dict[str, np.ndarray]
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist: pass an existing .npz file")
+    _check_headers(config, path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            weights = {name: data[name].astype(np.float32) for name in data.files}
+            return {name: data[name].astype(np.float32) for name in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise WeightsError(f"weights file {path} is not a readable .npz archive ({err})") from None
-    check_weights(config, weights, str(path))
-    return weights
 
 
 def save_weights(weights: dict[str, np.ndarray], path: str | Path) -> None:
-    np.savez(path, **weights)
+    try:
+        np.savez(path, **weights)
+    except OSError as err:
+        raise write_failed(Path(path), "--save-weights", err) from None
 
 
 def get_weights(config: ModelConfig, weights_file: str | Path | None, seed: int = 0):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tvm_mobilenet.run.runtime import RunResult, load_input, use_runtime_only
+from tvm_mobilenet.files import check_output
+from tvm_mobilenet.run.runtime import RunResult, input_header, load_input, use_runtime_only
 from tvm_mobilenet.run.threads import use_all_cores
 
 
@@ -51,13 +52,15 @@ def open_module(path: Path, rpc=None):
     return model, model.input_shape(), model.label + emulated
 
 
-def compare_with_source(path: Path, data: np.ndarray, output: np.ndarray) -> dict:
+def compare_with_source(
+    path: Path, data: np.ndarray, output: np.ndarray, trusted: bool = False
+) -> dict:
     """Run the model file in its own framework (no TVM compiler involved) and compare the
     softmax."""
     from tvm_mobilenet.model.frameworks import model_format, run_source
     from tvm_mobilenet.model.reference import as_probabilities
 
-    framework, expected = run_source(model_format(path), path, data)
+    framework, expected = run_source(model_format(path, trusted), path, data)
     error = float(abs(as_probabilities(output) - as_probabilities(expected)).max())
     return {"framework": framework, "max_abs_error": error}
 
@@ -69,15 +72,31 @@ def run_module(
     output_file: Path | None = None,
     model_file: Path | None = None,
     rpc=None,
+    trust_model_file: bool = False,
 ) -> RunReport:
-    """Run the module `repeat` times after a warm-up on `input_file` (default: the fixed input)."""
+    """Run the module `repeat` times after a warm-up on `input_file` (default: the fixed input).
+
+    Loading a .so runs its code: run only modules you built or trust."""
+    if output_file is not None:
+        inputs = {"module": path, "--input": input_file, "--model": model_file}
+        check_output(output_file, "--output", inputs)
+    if input_file is not None:
+        input_header(input_file)  # a bad input is told before the module loads
+    if model_file is not None:
+        from tvm_mobilenet.model.frameworks import model_format
+
+        model_format(model_file, trust_model_file)
     use_all_cores()
     model, input_shape, where = open_module(path, rpc)
     from tvm_mobilenet.model.reference import random_input
 
-    data = load_input(input_file) if input_file is not None else random_input(input_shape)
+    data = load_input(input_file, input_shape) if input_file else random_input(input_shape)
     result = model.run(data, repeat=repeat)
     if output_file is not None:
         result.save(output_file)
-    source = compare_with_source(model_file, data, result.output) if model_file else None
+    source = (
+        compare_with_source(model_file, data, result.output, trust_model_file)
+        if model_file
+        else None
+    )
     return RunReport(path, input_shape, where, result, source)

@@ -13,8 +13,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tvm_mobilenet.errors import CrossCompilerError, ModuleLoadError
+from tvm_mobilenet.errors import CrossCompilerError, ModuleLoadError, OutputPathError
 from tvm_mobilenet.farm.emulation import SETUP_COMMAND, emulation
+from tvm_mobilenet.files import write_failed
 from tvm_mobilenet.resources import cpp_app_dir
 
 APP_NAME = "mobilenet_app"
@@ -89,10 +90,20 @@ def bundle(model: Path, folder: Path, build_dir: Path = Path("build") / "app") -
     """Gather app, model and runtime libraries into `folder` (the app finds the libraries beside
     it)."""
     arch = module_arch(model)
+    if folder.exists() and folder.resolve() == model.resolve().parent:
+        raise OutputPathError(
+            f"-o {folder} is the folder {model.name} is in: the bundle copies the module into "
+            "its folder; name another folder"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"-o {folder} is a file: name a folder")
     app = build_app(arch, build_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for source in [app, model, *runtime_libraries(arch)]:
-        shutil.copy2(source, folder / source.name)
-        files.append(source.name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for source in [app, model, *runtime_libraries(arch)]:
+            shutil.copy2(source, folder / source.name)
+            files.append(source.name)
+    except OSError as err:
+        raise write_failed(folder, "-o", err) from None
     return Bundle(folder, arch, files)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tvm_mobilenet.errors import FarmUnavailableError, ModuleLoadError
-from tvm_mobilenet.farm.tracker import require_devices
+from tvm_mobilenet.farm.tracker import request_session
 from tvm_mobilenet.run.runtime import INPUT_SHAPE_FUNC, RunResult, module_input
 from tvm_mobilenet.tune.measure import RpcSettings
 
@@ -21,13 +21,9 @@ class RemoteModel:
         import tvm
         from tvm import relax
 
-        require_devices(rpc.tracker, rpc.key)
         path = Path(path)
+        self.session = request_session(rpc.tracker, rpc.key, rpc.timeout_sec)
         try:
-            tracker = tvm.rpc.connect_tracker(rpc.tracker.host, rpc.tracker.port)
-            self.session = tracker.request(
-                rpc.key, session_timeout=int(rpc.timeout_sec), max_retry=2
-            )
             self.session.upload(str(path), path.name)
             lib = self.session.load_module(path.name)
             self.device = self.session.cpu()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tvm_mobilenet.errors import ModuleLoadError
+from tvm_mobilenet.files import ArrayHeader, npy_header, write_failed
 
 INPUT_SHAPE_FUNC = "input_shape"  # a function every exported module has
 
@@ -36,7 +37,10 @@ class RunResult:
     latencies_ms: list[float]
 
     def save(self, path: str | Path) -> None:
-        np.save(path, self.output)
+        try:
+            np.save(path, self.output)
+        except OSError as err:
+            raise write_failed(Path(path), "--output", err) from None
 
     def top5(self, item: int = 0) -> list[tuple[int, float]]:
         scores = self.output[item]
@@ -88,8 +92,29 @@ class LoadedModel:
         return RunResult(output, statistics.median(latencies), latencies)
 
 
-def load_input(path: str | Path) -> np.ndarray:
+def input_header(path: str | Path) -> ArrayHeader:
+    """The header of a numeric .npy array, read without reading the array."""
+    try:
+        header = npy_header(Path(path))
+    except (OSError, ValueError) as err:
+        raise _bad_input(path, err) from None
+    if not header.numeric:
+        raise _bad_input(path, f"it holds {header.dtype} values, not numbers")
+    return header
+
+
+def load_input(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A numeric .npy array of `shape`, checked from its header before it is read."""
+    header = input_header(path)
+    if header.shape != tuple(shape):
+        raise _bad_input(path, f"it has shape {header.shape}, the module expects {tuple(shape)}")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
-        raise ModuleLoadError(f"cannot read input {path} as a .npy array ({err})") from None
+        raise _bad_input(path, err) from None
+
+
+def _bad_input(path, reason) -> ModuleLoadError:
+    if isinstance(reason, OSError) and reason.strerror:
+        reason = reason.strerror
+    return ModuleLoadError(f"cannot use {path} as the input: {reason}")

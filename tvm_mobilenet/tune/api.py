@@ -9,7 +9,7 @@ from pathlib import Path
 from tvm_mobilenet.compile.cross import cross_compiler
 from tvm_mobilenet.devices import DeviceSpec
 from tvm_mobilenet.errors import FarmUnavailableError, TvmMobilenetError
-from tvm_mobilenet.farm.tracker import START_TRACKER_HINT
+from tvm_mobilenet.farm.tracker import START_TRACKER_HINT, require_devices
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.schedules.templates import heuristic_schedule
 from tvm_mobilenet.tasks.extract import extract_tasks
@@ -49,10 +49,9 @@ class TuneArgs:
         )
 
 
-def measurement(args: TuneArgs):
-    """The builder and runner for the device: local, or cross-compiled and measured over RPC."""
-    if args.device.measure == "local":
-        return make_builder(), make_runner()
+def check_remote(args: TuneArgs) -> str | None:
+    """For a device measured over RPC: a farm with devices under the key and, for a CPU, the cross
+    compiler (returned). Quick, so that these errors come before anything slow or written."""
     if args.rpc is None:
         raise FarmUnavailableError(
             f"target '{args.device.family}' is measured on remote devices: pass --rpc-tracker "
@@ -61,6 +60,15 @@ def measurement(args: TuneArgs):
             f"{START_TRACKER_HINT}"
         )
     compiler = cross_compiler(args.device, args.ndk_cc)
+    require_devices(args.rpc.tracker, args.rpc.key)
+    return compiler
+
+
+def measurement(args: TuneArgs):
+    """The builder and runner for the device: local, or cross-compiled and measured over RPC."""
+    if args.device.measure == "local":
+        return make_builder(), make_runner()
+    compiler = check_remote(args)
     builder = make_builder(cross_export(compiler) if compiler else None)
     runner = make_runner(args.rpc)
     device_kind = args.device.target.kind.name
@@ -73,38 +81,36 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     """Tune the model's tasks for the device; records go to (and resume from) `args.log_dir`."""
     if args.trials < 0:
         raise TvmMobilenetError(f"--trials {args.trials} must be >= 0")
-    builder, runner = measurement(args)
-    # Step 1. The model and its tasks (weights do not change the tasks).
-    mod = args.model.module()  # a model file is imported here: its errors come before any output
-    print_fn(args.display())
-    target = args.device.target
-    tasks = extract_tasks(mod, target, args.ops)
-    # Step 2. The log: checked, torn lines set aside, created if new.
+    if args.device.measure != "local":
+        check_remote(args)  # a farm's errors come before anything is written
+    # Step 1. The model (a model file is imported here: its errors come before any output).
+    mod = args.model.module()
+    # Step 2. The log, before the slow start of the workers: locked (one tune per log),
+    # checked, repaired, created if new.
     log = open_log(
         args.log_dir, args.device.label, args.device.target_config, args.model.key, create=True
     )
-    # Step 3. Tune each task up to its share of the trials.
+    # Step 3. The builder and runner, and the tasks (weights do not change them).
+    builder, runner = measurement(args)
+    print_fn(args.display())
+    target = args.device.target
+    tasks = extract_tasks(mod, target, args.ops)
+    # Step 4. Tune each task up to its share of the trials.
     trials = allocate_trials(tasks, args.trials)
     family = args.device.schedule_family
     start_from = (
         None if args.search == "auto" else lambda task: heuristic_schedule(task.mod, family, target)
     )
-    watch = FarmWatch(args.rpc) if args.rpc is not None else None
-    try:
-        return tune_tasks(
-            tasks,
-            trials,
-            log,
-            target,
-            lambda task: space_generator(task, args.search, family, target),
-            builder=builder,
-            runner=runner,
-            seed=args.seed,
-            print_fn=print_fn,
-            start_from=start_from,
-            callbacks=[watch] if watch is not None else [],
-        )
-    except RuntimeError:
-        if watch is not None and watch.error is not None:
-            raise watch.error from None
-        raise
+    return tune_tasks(
+        tasks,
+        trials,
+        log,
+        target,
+        lambda task: space_generator(task, args.search, family, target),
+        builder=builder,
+        runner=runner,
+        seed=args.seed,
+        print_fn=print_fn,
+        start_from=start_from,
+        callbacks=[FarmWatch(args.rpc)] if args.rpc is not None else [],
+    )

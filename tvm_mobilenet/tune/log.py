@@ -4,14 +4,26 @@ Layout of a log directory:
     tvm_mobilenet.json              target, device and model the records belong to
     database_workload.json          MetaSchedule workloads, one JSON line each
     database_tuning_record.json     MetaSchedule tuning records, one JSON line each
+    tvm_mobilenet.lock              held by the one `tune` writing here (names it)
 
-MetaSchedule appends (and closes) the files after every measured candidate, so records survive a
-crash or Ctrl-C; a line torn by a kill mid-write is set aside here, with a warning, before loading.
+One writer per directory: `tune` opens it for writing under an exclusive lock, and only the
+writer repairs a file (a line torn by a kill is moved aside and the file truncated after its last
+good line; a missing final newline is added). MetaSchedule appends and closes the files after
+every measured candidate, so a crash or Ctrl-C loses nothing; after each batch the writer checks
+that every committed line reached the file (a full disk is an error, not a silent loss). Readers
+(`compile`, `verify`, ...) never change the files: they load a consistent snapshot, even while a
+tune writes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -27,6 +39,7 @@ from tvm_mobilenet.tune.progress import mean_seconds
 META_FILE = "tvm_mobilenet.json"
 WORKLOAD_FILE = "database_workload.json"
 RECORD_FILE = "database_tuning_record.json"
+LOCK_FILE = "tvm_mobilenet.lock"
 USER_LOGS_DIR = Path("tuning_logs")  # relative to the working directory: where `tune` writes
 
 
@@ -52,35 +65,62 @@ def log_dir_to_read(device, model_log_name: str | None = None) -> Path:
     return shipped if not user.exists() and shipped.exists() else user
 
 
-def _set_aside_torn_line(path: Path, lines: list[bytes]) -> list[bytes]:
-    """Move an unparsable last line to `<file>.torn-<time>` and truncate the file before it."""
-    torn = path.with_name(f"{path.name}.torn-{int(time.time())}")
-    torn.write_bytes(lines[-1])
-    kept = lines[:-1]
-    path.write_bytes(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in kept))
-    warnings.warn(
-        f"{path}: skipped a torn last line (saved in {torn.name}); earlier records are kept",
-        stacklevel=2,
-    )
-    return kept
+# ---------------------------------------------------------------- reading lines
 
 
-def _checked_lines(path: Path) -> list[bytes]:
-    """The file's lines, after setting aside a torn last line; any other bad line is an error."""
-    if not path.exists():
-        return []
-    lines = [line for line in path.read_bytes().splitlines(keepends=True) if line.strip()]
-    for number, line in enumerate(lines, start=1):
-        try:
-            json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if number == len(lines):
-                return _set_aside_torn_line(path, lines)
-            raise TuningLogError(
-                f"unreadable log: line {number} of {path} is not valid JSON; fix or delete that "
-                "line, or pass --log-dir a new directory"
-            ) from None
-    return lines
+class _Lines:
+    """A JSON-lines file as read: its good lines, where they end, and what follows them."""
+
+    def __init__(self, path: Path, data: bytes):
+        self.path = path
+        self.good: list[bytes] = []  # complete JSON lines, without their newline
+        self.good_end = 0  # byte offset just past the last good line's newline (or its end)
+        self.blank_lines = False  # a blank line (MetaSchedule's loader crashes on one)
+        self.missing_newline = False  # the last good line has no newline after it
+        self.torn = b""  # an unparsable last line (torn by a kill or a full disk)
+        self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        lines = data.split(b"\n")
+        offset = 0
+        for number, line in enumerate(lines, start=1):
+            is_last = number == len(lines)  # text after the final newline ("" if none)
+            end = offset + len(line) + (0 if is_last else 1)
+            if not line.strip():
+                self.blank_lines |= not is_last
+            elif _parses(line):
+                self.good.append(line)
+                self.good_end, self.missing_newline = end, is_last
+            elif is_last or not any(rest.strip() for rest in lines[number:]):
+                self.torn = data[offset:]
+                return
+            else:
+                raise TuningLogError(
+                    f"unreadable log: line {number} of {self.path} is not valid JSON; fix or "
+                    "delete that line, or pass --log-dir a new directory"
+                )
+            offset = end
+
+    def text(self) -> bytes:
+        return b"".join(line + b"\n" for line in self.good)
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _read_lines(path: Path) -> _Lines:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    except OSError as err:
+        raise TuningLogError(f"unreadable log: {path} ({err.strerror})") from None
+    return _Lines(path, data)
 
 
 def _check_record_indices(log_dir: Path, num_workloads: int, records: list[bytes]) -> None:
@@ -98,12 +138,162 @@ def _check_record_indices(log_dir: Path, num_workloads: int, records: list[bytes
             )
 
 
-class TuningLog:
-    """A checked log directory and its MetaSchedule database."""
+# ---------------------------------------------------------------- repairs (the writer only)
 
-    def __init__(self, path: Path, database: ms.database.JSONDatabase):
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _repair(lines: _Lines) -> None:
+    """Make the file hold exactly its good lines, each ending in a newline, losing none of them.
+
+    A torn tail is copied aside first, then cut off by truncation (one system call: a kill at any
+    moment leaves either the old file or the repaired one). Blank lines, which only a hand edit
+    makes, are removed by writing a temporary file and renaming it over the original."""
+    path = lines.path
+    if lines.torn:
+        aside = path.with_name(f"{path.name}.torn-{time.time_ns()}")
+        _write_durably(aside, lines.torn)
+        os.truncate(path, lines.good_end)
+        warnings.warn(
+            f"{path}: skipped a torn last line (saved in {aside.name}); earlier records are kept",
+            stacklevel=3,
+        )
+    if lines.blank_lines:
+        staging = path.with_name(f".{path.name}.repair")
+        _write_durably(staging, lines.text())
+        os.replace(staging, path)
+    elif lines.missing_newline:
+        with open(path, "ab") as file:
+            file.write(b"\n")
+    _fsync(path)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _needs_repair(lines: _Lines) -> bool:
+    return bool(lines.torn) or lines.blank_lines or lines.missing_newline
+
+
+# ---------------------------------------------------------------- the lock
+
+
+def _lock(path: Path):
+    """An open file holding the exclusive lock of the log directory; TuningLogError if a tune
+    holds it. The lock goes with the process (a killed tune leaves no stale lock)."""
+    lock = open(path / LOCK_FILE, "a+")  # noqa: SIM115 (held for the log's lifetime)
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise TuningLogError(
+            f"log directory {path} is in use by {holder}; wait for it to finish, or pass "
+            "--log-dir another directory"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    command = shlex.join([Path(sys.orig_argv[0]).name, *sys.orig_argv[1:]])[:200]
+    lock.write(f"pid {os.getpid()} (`{command}`, since {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+    lock.flush()
+    return lock
+
+
+# ---------------------------------------------------------------- the log
+
+
+class _AppendCheck:
+    """Follows one file the writer appends to: the complete lines it has shown so far."""
+
+    def __init__(self, path: Path, lines: int):
+        self.path = path
+        self.lines = lines
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def check(self, expected_lines: int) -> None:
+        """Raise TuningLogError unless the file holds `expected_lines` complete lines (the new
+        ones are read from where the last check stopped); then flush them to the disk."""
+        if expected_lines <= self.lines:
+            return
+        try:
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as file:
+                file.seek(self.offset)
+                new = file.read(size - self.offset) if size >= self.offset else b""
+                os.fsync(file.fileno())
+        except OSError:
+            new = b""
+        complete = new[: new.rfind(b"\n") + 1]
+        if all(_parses(line) for line in complete.splitlines()):
+            self.lines += complete.count(b"\n")
+            self.offset += len(complete)
+        if self.lines < expected_lines or len(complete) < len(new):
+            free = shutil.disk_usage(self.path.parent).free
+            raise TuningLogError(
+                f"could not write to the tuning log: {self.path} lacks "
+                f"{max(expected_lines - self.lines, 1)} of the lines just committed (disk full? "
+                f"{free / 1e6:.0f} MB free); every record before them is kept: free some space "
+                "and run the same command to resume"
+            )
+
+
+class TuningLog:
+    """A checked log directory and its MetaSchedule database.
+
+    Opened for writing (by `open_log(create=True)`), it holds the directory's lock until closed
+    or garbage-collected, and `check_written` verifies what MetaSchedule appended. Opened for
+    reading, the database is a snapshot and must not be committed to."""
+
+    def __init__(self, path: Path, database: ms.database.JSONDatabase, release=None):
         self.path = path
         self.database = database
+        self._release = release  # closes the lock file (writer) or the snapshot (reader)
+        self._checks: dict[str, _AppendCheck] = {}
+        self._workloads = 0
+
+    @property
+    def writable(self) -> bool:
+        return bool(self._checks)
+
+    def close(self) -> None:
+        """Release the lock (a writer) or the snapshot (a reader)."""
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+    def _follow(self, workloads: int, records: int) -> None:
+        self._workloads = workloads
+        self._checks = {
+            WORKLOAD_FILE: _AppendCheck(self.path / WORKLOAD_FILE, workloads),
+            RECORD_FILE: _AppendCheck(self.path / RECORD_FILE, records),
+        }
+
+    def commit_workload(self, mod: tvm.IRModule) -> ms.database.Workload:
+        """The workload of `mod`, written to the log first if new (and checked: records must never
+        refer to a workload the file lacks)."""
+        new = not self.database.has_workload(mod)
+        workload = self.database.commit_workload(mod)
+        if new:
+            self._workloads += 1
+            self.check_written()
+        return workload
+
+    def check_written(self) -> None:
+        """After commits: every committed line must be in the files (TuningLogError if not)."""
+        if self.writable:
+            self._checks[WORKLOAD_FILE].check(self._workloads)
+            self._checks[RECORD_FILE].check(len(self.database))
 
     def records_of(self, mod: tvm.IRModule) -> list[ms.database.TuningRecord]:
         """All records (valid or failed) of the workload `mod`."""
@@ -113,6 +303,11 @@ class TuningLog:
         return [
             rec for rec in self.database.get_all_tuning_records() if rec.workload.same_as(workload)
         ]
+
+    def valid_records_of(self, mod: tvm.IRModule) -> list[ms.database.TuningRecord]:
+        """The records of `mod` that measured a time (failed candidates are kept for diagnosis but
+        are not trials)."""
+        return [rec for rec in self.records_of(mod) if mean_seconds(rec.run_secs) is not None]
 
     def best_seconds(self, mod: tvm.IRModule) -> float | None:
         """Mean run time of the best valid record of `mod`, or None."""
@@ -139,13 +334,70 @@ def _check_meta(path: Path, expected: dict) -> None:
             )
 
 
+def _create(path: Path, expected: dict) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        _write_durably(
+            path / META_FILE,
+            (json.dumps({**expected, "tvm": tvm.__version__}, indent=2) + "\n").encode(),
+        )
+    except OSError as err:
+        raise TuningLogError(
+            f"cannot create log directory {path} ({err}); pass a writable --log-dir"
+        ) from None
+
+
+def _load_database(path: Path, directory: Path) -> ms.database.JSONDatabase:
+    intrin.register()  # int8 records name our tensor intrinsics: decoding needs them registered
+    try:
+        return ms.database.JSONDatabase(
+            path_workload=str(directory / WORKLOAD_FILE),
+            path_tuning_record=str(directory / RECORD_FILE),
+            allow_missing=True,
+        )
+    except Exception as err:  # TVM's parser raises its own types for records it cannot decode
+        raise TuningLogError(
+            f"unreadable log in {path}: {str(err).splitlines()[-1]}; pass --log-dir a new directory"
+        ) from None
+
+
+def _open_for_writing(path: Path) -> TuningLog:
+    lock = _lock(path)
+    try:
+        workloads, records = _read_lines(path / WORKLOAD_FILE), _read_lines(path / RECORD_FILE)
+        _check_record_indices(path, len(workloads.good), records.good)
+        for lines in (workloads, records):
+            if _needs_repair(lines):
+                _repair(lines)
+        log = TuningLog(path, _load_database(path, path), release=lock.close)
+    except BaseException:
+        lock.close()
+        raise
+    log._follow(len(workloads.good), len(records.good))
+    return log
+
+
+def _open_snapshot(path: Path) -> TuningLog:
+    """Records first, then workloads: a writer appends a workload before any record refers to it,
+    so what is read is consistent; a torn or unfinished last line is left out, never repaired."""
+    records = _read_lines(path / RECORD_FILE)
+    workloads = _read_lines(path / WORKLOAD_FILE)
+    _check_record_indices(path, len(workloads.good), records.good)
+    snapshot = tempfile.TemporaryDirectory(prefix="tvm_mobilenet_log_")
+    directory = Path(snapshot.name)
+    (directory / WORKLOAD_FILE).write_bytes(workloads.text())
+    (directory / RECORD_FILE).write_bytes(records.text())
+    return TuningLog(path, _load_database(path, directory), release=snapshot.cleanup)
+
+
 def open_log(
     path: str | Path, device_label: str, target_config: dict, model_key: dict, create: bool
 ) -> TuningLog:
-    """Open (and with `create`, make) the log directory for this device and model.
+    """Open the log directory for this device and model: with `create`, for writing (made if new,
+    locked, repaired), else a read-only snapshot.
 
-    Raises TuningLogError if the directory belongs to another target or model, or is unreadable.
-    Nothing in an existing directory is removed.
+    Raises TuningLogError if the directory belongs to another target or model, is unreadable, or
+    (for writing) is in use by another tune. Nothing measured is ever removed.
     """
     path = Path(path)
     expected = {"device": device_label, "target": target_config, "model": model_key}
@@ -162,27 +414,5 @@ def open_log(
             f"no tuning log in {path}: run `python -m tvm_mobilenet.tune` first, or pass --log-dir"
         )
     else:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            (path / META_FILE).write_text(
-                json.dumps({**expected, "tvm": tvm.__version__}, indent=2) + "\n"
-            )
-        except OSError as err:
-            raise TuningLogError(
-                f"cannot create log directory {path} ({err}); pass a writable --log-dir"
-            ) from None
-    workloads = _checked_lines(path / WORKLOAD_FILE)
-    records = _checked_lines(path / RECORD_FILE)
-    _check_record_indices(path, len(workloads), records)
-    intrin.register()  # int8 records name our tensor intrinsics: decoding needs them registered
-    try:
-        database = ms.database.JSONDatabase(
-            path_workload=str(path / WORKLOAD_FILE),
-            path_tuning_record=str(path / RECORD_FILE),
-            allow_missing=True,
-        )
-    except Exception as err:  # TVM's parser raises its own types for records it cannot decode
-        raise TuningLogError(
-            f"unreadable log in {path}: {str(err).splitlines()[-1]}; pass --log-dir a new directory"
-        ) from None
-    return TuningLog(path, database)
+        _create(path, expected)
+    return _open_for_writing(path) if create else _open_snapshot(path)

@@ -16,9 +16,9 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import FarmUnavailableError
-from tvm_mobilenet.farm.tracker import Tracker, require_devices
-from tvm_mobilenet.run.threads import available_cores, use_all_cores
-from tvm_mobilenet.tune.startup import import_tensor_intrinsics
+from tvm_mobilenet.farm.tracker import Tracker, request_session, require_devices
+from tvm_mobilenet.run.threads import available_cores
+from tvm_mobilenet.tune.startup import ignore_ctrl_c, init_builder_worker, init_runner_worker
 
 # A busy 2-core machine needs more than MetaSchedule's 30 s default to build a candidate.
 BUILD_TIMEOUT_SEC = 120
@@ -68,13 +68,14 @@ def make_builder(f_export=None) -> ms.builder.LocalBuilder:
 
     Each batch gets fresh worker processes, and building imports TVM's tensor intrinsics: ~30 s of
     CPU per worker the slow way (measured 2026-11-26 on a 2-core EPYC: 120 s on a busy machine,
-    past the build timeout, so every candidate failed). The initializer imports them quickly.
+    past the build timeout, so every candidate failed). The initializer imports them quickly (and
+    makes the worker ignore Ctrl-C: see tune/interrupt.py).
     """
     return ms.builder.LocalBuilder(
         max_workers=available_cores(),
         timeout_sec=BUILD_TIMEOUT_SEC,
         f_export=f_export,
-        initializer=import_tensor_intrinsics,
+        initializer=init_builder_worker,
     )
 
 
@@ -84,7 +85,7 @@ def make_runner(rpc: RpcSettings | None = None):
         return ms.runner.LocalRunner(
             timeout_sec=RUN_TIMEOUT_SEC,
             evaluator_config=evaluator_config(),
-            initializer=use_all_cores,
+            initializer=init_runner_worker,
         )
     return make_rpc_runner(rpc)
 
@@ -108,7 +109,9 @@ def make_rpc_runner(rpc: RpcSettings) -> ms.runner.RPCRunner:
     # RPCRunner's pool has no timeout: a hung device (or a queue nobody serves) would block its
     # worker forever. With one, the worker is killed and the candidate becomes "RPCRunner: Timeout".
     runner.pool.shutdown(wait=False)
-    runner.pool = PopenPoolExecutor(max_workers=devices, timeout=rpc.timeout_sec)
+    runner.pool = PopenPoolExecutor(
+        max_workers=devices, timeout=rpc.timeout_sec, initializer=ignore_ctrl_c
+    )
     return runner
 
 
@@ -137,8 +140,7 @@ class FarmWatch(ms.measure_callback.PyMeasureCallback):
                 if time.monotonic() >= deadline:
                     self.error = FarmUnavailableError(
                         f"stopped: {err} (waited {self.wait_sec:.0f} s for a device to come back); "
-                        f"every "
-                        "record measured so far is kept: run the same command to resume"
+                        "every record measured so far is kept: run the same command to resume"
                     )
                     raise self.error from None
             time.sleep(1.0)
@@ -155,9 +157,8 @@ def require_device_runtime(rpc: RpcSettings, device_kind: str) -> None:
     (e.g. "opencl"): every candidate would fail to load, after minutes of building."""
     import tvm
 
+    session = request_session(rpc.tracker, rpc.key, rpc.timeout_sec)
     try:
-        tracker = tvm.rpc.connect_tracker(rpc.tracker.host, rpc.tracker.port)
-        session = tracker.request(rpc.key, session_timeout=int(rpc.timeout_sec), max_retry=2)
         present = session.device(device_kind, 0).exist
     except (OSError, RuntimeError, tvm.error.TVMError) as err:
         raise FarmUnavailableError(

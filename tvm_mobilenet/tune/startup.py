@@ -9,7 +9,10 @@ lines of real files, so during that import frozen frames are listed without a so
 from __future__ import annotations
 
 import inspect
+import signal
 import sys
+
+from tvm_mobilenet.run.threads import use_all_cores
 
 
 def _stack_without_frozen_sources(context: int = 1) -> list[inspect.FrameInfo]:
@@ -37,3 +40,19 @@ def import_tensor_intrinsics() -> None:
         import tvm.s_tir.tensor_intrin  # noqa: F401
     finally:
         inspect.stack = original
+
+
+def ignore_ctrl_c() -> None:
+    """In a measuring worker: a terminal's Ctrl-C reaches the whole process group, but the tuning
+    process stops its workers itself (quietly, and only once the records are safe)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def init_builder_worker() -> None:
+    ignore_ctrl_c()
+    import_tensor_intrinsics()
+
+
+def init_runner_worker() -> None:
+    ignore_ctrl_c()
+    use_all_cores()

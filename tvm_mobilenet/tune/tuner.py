@@ -1,4 +1,8 @@
-"""Tune a model's tasks with MetaSchedule and an XGBoost cost model, resuming from the log."""
+"""Tune a model's tasks with MetaSchedule and an XGBoost cost model, resuming from the log.
+
+Only valid records count as trials: a candidate that failed (a build error, a timeout, a device
+lost) stays in the log for diagnosis, and the same command measures what it left undone.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tvm
+from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
 
-from tvm_mobilenet.errors import TuningError
+from tvm_mobilenet.errors import TuningError, TuningLogError
 from tvm_mobilenet.run.threads import available_cores
 from tvm_mobilenet.tasks.extract import Task
+from tvm_mobilenet.tune.interrupt import (
+    CtrlC,
+    StoppableBuilder,
+    StoppableCostModel,
+    StoppableRunner,
+)
 from tvm_mobilenet.tune.log import TuningLog
 from tvm_mobilenet.tune.measure import make_builder, make_runner
-from tvm_mobilenet.tune.progress import Progress, ProgressCallback, mean_seconds
+from tvm_mobilenet.tune.progress import (
+    FAILED_RUN_SECS,
+    Progress,
+    ProgressCallback,
+    last_line,
+    mean_seconds,
+)
 from tvm_mobilenet.tune.startup import import_tensor_intrinsics
 
 TRIALS_PER_ITER = 16
@@ -26,9 +43,11 @@ XGB_WARMUP_SAMPLES = TRIALS_PER_ITER
 @dataclass
 class TaskResult:
     task: Task
-    trials: int  # records in the log for this task (this and earlier runs)
-    measured_now: int
+    trials: int  # valid records in the log for this task (this and earlier runs)
+    measured_now: int  # candidates measured in this run, failed ones included
     best_seconds: float | None
+    failed_now: int = 0
+    first_error: str | None = None  # of this task's candidates that failed in this run
 
     @property
     def gflops(self) -> float | None:
@@ -46,6 +65,14 @@ class TuneReport:
     @property
     def measured_now(self) -> int:
         return sum(r.measured_now for r in self.results)
+
+    @property
+    def failed_now(self) -> int:
+        return sum(r.failed_now for r in self.results)
+
+    @property
+    def first_error(self) -> str | None:
+        return next((r.first_error for r in self.results if r.first_error), None)
 
 
 def allocate_trials(tasks: list[Task], total: int) -> list[int]:
@@ -79,16 +106,99 @@ def make_cost_model() -> ms.cost_model.XGBModel:
     )
 
 
-def _tune_one(
-    ctx: ms.TuneContext,
-    trials: int,
-    log: TuningLog,
-    builder,
-    runner,
-    cost_model,
-    progress: Progress,
-    callbacks=(),
-) -> None:
+def commit(log: TuningLog, workload, trace, target, args_info, run_secs, error, ctrl_c) -> None:
+    """Record one measured candidate, a failed one as MetaSchedule does (run_secs [1e10]); one cut
+    short by Ctrl-C is no failure of its own and is not recorded."""
+    if error and ctrl_c.requested:
+        return
+    secs = [FAILED_RUN_SECS] if error or not run_secs else [float(s) for s in run_secs]
+    log.database.commit_tuning_record(
+        ms.database.TuningRecord(trace, workload, secs, target, args_info)
+    )
+
+
+@derived_object
+class CommitBatch(ms.measure_callback.PyMeasureCallback):
+    """MetaSchedule's AddToDatabase for one task, with `commit`'s rule for interrupted
+    candidates."""
+
+    def __init__(self, log: TuningLog, task: Task, target, ctrl_c: CtrlC):
+        self.log, self.task, self.target, self.ctrl_c = log, task, target, ctrl_c
+
+    def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
+        workload = self.log.commit_workload(self.task.mod)
+        for candidate, built, ran in zip(
+            measure_candidates, builder_results, runner_results, strict=True
+        ):
+            error = built.error_msg or ran.error_msg
+            trace, args = candidate.sch.trace, candidate.args_info
+            commit(self.log, workload, trace, self.target, args, ran.run_secs, error, self.ctrl_c)
+
+
+@derived_object
+class StopIfNeeded(ms.measure_callback.PyMeasureCallback):
+    """After a batch is committed: every line must be in the log (a full disk stops the run), and
+    a Ctrl-C stops it here, at a point where raising through TVM is safe."""
+
+    def __init__(self, log: TuningLog, ctrl_c: CtrlC):
+        self.log = log
+        self.ctrl_c = ctrl_c
+        self.error: TuningLogError | None = None
+
+    def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
+        try:
+            self.log.check_written()
+        except TuningLogError as err:
+            self.error = err  # MetaSchedule re-raises it as a RuntimeError
+            raise
+        self.ctrl_c.stop_if_requested()
+
+
+@dataclass
+class _Run:
+    """What every task of one `tune_tasks` call is tuned with."""
+
+    log: TuningLog
+    target: tvm.target.Target
+    space_for: Callable[[Task], object]
+    builder: object
+    runner: object
+    strategy: object | None
+    seed: int
+    progress: Progress
+    ctrl_c: CtrlC
+    callbacks: list  # the caller's, run after each batch is in the log
+    cost_model: object = field(default_factory=make_cost_model)
+    stop: StopIfNeeded = field(init=False)
+
+    def measure_callbacks(self, task: Task) -> list:
+        """MetaSchedule's default callbacks, with its AddToDatabase replaced by CommitBatch."""
+        return [
+            CommitBatch(self.log, task, self.target, self.ctrl_c),
+            ms.measure_callback.RemoveBuildArtifact(),
+            self.stop,
+            ms.measure_callback.UpdateCostModel(),
+            ProgressCallback(self.progress),
+            *self.callbacks,
+        ]
+
+    def __post_init__(self):
+        self.stop = StopIfNeeded(self.log, self.ctrl_c)
+        self.builder = StoppableBuilder(self.builder, self.ctrl_c)
+        self.runner = StoppableRunner(self.runner, self.ctrl_c)
+        self.cost_model = StoppableCostModel(self.cost_model, self.ctrl_c)
+
+
+def _search(run: _Run, task: Task, trials: int, rand_state: int) -> None:
+    ctx = ms.TuneContext(
+        mod=task.mod,
+        target=run.target,
+        space_generator=run.space_for(task),
+        search_strategy=run.strategy or make_strategy(),
+        task_name=task.name,
+        rand_state=rand_state,
+        num_threads=available_cores(),
+    )
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_ms_") as scratch:
         ms.tune.tune_tasks(
             tasks=[ctx],
@@ -96,40 +206,73 @@ def _tune_one(
             work_dir=scratch,  # MetaSchedule's own text logs; records go to `log.database`
             max_trials_global=trials,
             num_trials_per_iter=min(TRIALS_PER_ITER, trials),
-            builder=builder,
-            runner=runner,
-            database=log.database,
-            cost_model=cost_model,
-            measure_callbacks=[
-                *ms.measure_callback.MeasureCallback.create("default"),
-                ProgressCallback(progress),
-                *callbacks,
-            ],
+            builder=run.builder,
+            runner=run.runner,
+            database=run.log.database,
+            cost_model=run.cost_model,
+            measure_callbacks=run.measure_callbacks(task),
             task_scheduler="round-robin",
         )
 
 
-def measure_schedule(sch, task: Task, log: TuningLog, target: tvm.target.Target, builder, runner):
+def measure_schedule(run: _Run, task: Task, sch) -> tuple[float | None, str | None]:
     """Build and measure one schedule of `task` and commit it to the log; returns (secs, error)."""
-    built = builder.build([ms.builder.BuilderInput(sch.mod, target)])[0]
-    if built.error_msg:
-        return None, built.error_msg
+    built = run.builder.build([ms.builder.BuilderInput(sch.mod, run.target)])[0]
     args_info = ms.arg_info.ArgInfo.from_prim_func(sch.mod["main"])
-    try:
-        device_type = target.kind.name if target.kind.name != "llvm" else "cpu"
-        ran = runner.run([ms.runner.RunnerInput(built.artifact_path, device_type, args_info)])[
-            0
-        ].result()
-    finally:
-        ms.utils.remove_build_dir(built.artifact_path)
-    workload = log.database.commit_workload(task.mod)
-    run_secs = ran.run_secs if not ran.error_msg else [1e10]
-    log.database.commit_tuning_record(
-        ms.database.TuningRecord(
-            sch.trace, workload, [float(s) for s in run_secs], target, args_info
-        )
+    error, run_secs = built.error_msg, None
+    if not error:
+        try:
+            device = "cpu" if run.target.kind.name == "llvm" else run.target.kind.name
+            runner_input = ms.runner.RunnerInput(built.artifact_path, device, args_info)
+            ran = run.runner.run([runner_input])[0].result()
+        finally:
+            ms.utils.remove_build_dir(built.artifact_path)
+        error, run_secs = ran.error_msg, ran.run_secs
+    workload = run.log.commit_workload(task.mod)
+    commit(run.log, workload, sch.trace, run.target, args_info, run_secs, error, run.ctrl_c)
+    run.log.check_written()
+    return (None, error) if error else (mean_seconds(run_secs), None)
+
+
+def _heuristic_to_measure(log: TuningLog, task: Task, start_from):
+    """The schedule to measure before the search, unless the log holds a valid record of it."""
+    first = start_from(task) if start_from is not None else None
+    if first is None:
+        return None
+    trace = str(first.trace.as_json())
+    measured = any(str(r.trace.as_json()) == trace for r in log.valid_records_of(task.mod))
+    return None if measured else first
+
+
+def _tune_task(run: _Run, index: int, task: Task, todo: int, first) -> TaskResult:
+    """Measure `first` (the heuristic schedule), then search for the rest of `todo`."""
+    log, progress = run.log, run.progress
+    best = log.best_seconds(task.mod)
+    progress.start_task(_label(index, task, run), todo, best, heuristic_first=first is not None)
+    log.commit_workload(task.mod)
+    if first is not None:
+        measured = measure_schedule(run, task, first)
+        run.ctrl_c.stop_if_requested()
+        progress.record([measured])
+    searched = todo - (first is not None)
+    if searched > 0:
+        _search(run, task, searched, run.seed + index)
+    return _result(log, task, progress.task_done, progress.task_errors)
+
+
+def _label(index: int, task: Task, run: _Run) -> str:
+    return f"[{index}/{run.progress.task_count}] {task.kind:9s} {task.shape}"
+
+
+def _result(log: TuningLog, task: Task, measured: int, errors: list[str]) -> TaskResult:
+    return TaskResult(
+        task,
+        len(log.valid_records_of(task.mod)),
+        measured,
+        log.best_seconds(task.mod),
+        len(errors),
+        last_line(errors[0]) if errors else None,
     )
-    return (None, ran.error_msg) if ran.error_msg else (mean_seconds(run_secs), None)
 
 
 def tune_tasks(
@@ -146,70 +289,90 @@ def tune_tasks(
     start_from: Callable[[Task], object] | None = None,
     callbacks=(),
 ) -> TuneReport:
-    """Bring each task up to its number of trials in the log; records already there count.
+    """Bring each task up to its number of valid trials in the log; valid records already there
+    count, failed ones (kept for diagnosis) do not, so a resumed run retries them.
 
     `space_for(task)` gives the MetaSchedule space generator of a task; `strategy` the search
-    strategy (default `make_strategy()`). `start_from(task)` may give a schedule
-    (the template's heuristic one) measured first: the search then starts from it, and the
-    tuned result is never slower than the untuned default. `callbacks` are extra MetaSchedule
-    measure callbacks (run after each measured batch is in the log). Raises TuningError for a
-    task that ends with no valid candidate (all rejected or failed), after the others are tuned."""
+    strategy (default `make_strategy()`). `start_from(task)` may give a schedule (the template's
+    heuristic one), measured first unless the log holds a valid record of it: the search then
+    starts from it, and the tuned result is never slower than the untuned default. `callbacks` are
+    extra MetaSchedule measure callbacks (run after each measured batch is in the log; one that
+    stops the run keeps its typed error in `.error`). Raises TuningError for a task that ends with
+    no valid candidate (all rejected or failed), after the others are tuned; KeyboardInterrupt
+    within seconds of a Ctrl-C, every record kept."""
     import_tensor_intrinsics()  # before MetaSchedule does it the slow way
-    report = TuneReport(str(log.path))
-    missing = [
-        max(want - len(log.records_of(task.mod)), 0)
-        for task, want in zip(tasks, trials, strict=True)
+    firsts = [_heuristic_to_measure(log, task, start_from) for task in tasks]
+    todos = [
+        max(want - len(log.valid_records_of(task.mod)), int(first is not None)) if want else 0
+        for task, want, first in zip(tasks, trials, firsts, strict=True)
     ]
-    progress = Progress(sum(missing), print_fn)
-    builder = builder or make_builder()
-    runner = runner or make_runner()
-    cost_model = make_cost_model()
-    failures = []
-    for index, (task, want, todo) in enumerate(zip(tasks, trials, missing, strict=True), start=1):
-        label = f"[{index}/{len(tasks)}] {task.kind:9s} {task.shape}"
-        if todo == 0:
-            print_fn(f"{label}  {want} trials already in the log, skipped")
-        else:
-            progress.start_task(label, todo, log.best_seconds(task.mod))
-            first = (
-                start_from(task)
-                if start_from is not None and not log.records_of(task.mod)
-                else None
-            )
-            if first is not None:
-                progress.record([measure_schedule(first, task, log, target, builder, runner)])
-            searched = todo - (first is not None)
-            if searched > 0:
-                ctx = ms.TuneContext(
-                    mod=task.mod,
-                    target=target,
-                    space_generator=space_for(task),
-                    search_strategy=strategy or make_strategy(),
-                    task_name=task.name,
-                    rand_state=seed + index,
-                    num_threads=available_cores(),
-                )
-                _tune_one(ctx, searched, log, builder, runner, cost_model, progress, callbacks)
-        best = log.best_seconds(task.mod)
-        report.results.append(TaskResult(task, len(log.records_of(task.mod)), todo, best))
-        if best is None and want:
-            reason = _first_error(progress.errors) if todo else "no valid record in the log"
-            failures.append(f"{task.name} ({task.kind} {task.shape}): {reason}")
+    progress = Progress(sum(todos), print_fn, task_count=len(tasks))
+    ctrl_c = CtrlC()
+    run = _Run(
+        log,
+        target,
+        space_for,
+        builder or make_builder(),
+        runner or make_runner(),
+        strategy,
+        seed,
+        progress,
+        ctrl_c,
+        list(callbacks),
+    )
+    report = TuneReport(str(log.path))
+    ctrl_c.install()
+    try:
+        for index, (task, want, todo, first) in enumerate(
+            zip(tasks, trials, todos, firsts, strict=True), start=1
+        ):
+            if todo == 0:
+                print_fn(f"{_label(index, task, run)}  {want} trials already in the log, skipped")
+                report.results.append(_result(log, task, 0, []))
+            else:
+                report.results.append(_tune_task(run, index, task, todo, first))
+    except BaseException:
+        if not ctrl_c.requested:
+            _raise_typed_error(run)
+            raise
+    finally:
+        ctrl_c.uninstall()
+    if ctrl_c.requested:  # also when TVM swallowed the stop (the run then went on to its end)
+        raise KeyboardInterrupt
     report.seconds = progress.elapsed()
+    _fail_untuned(report, trials, log)
+    return report
+
+
+def _raise_typed_error(run: _Run) -> None:
+    """A callback's typed error (MetaSchedule re-raises it as a RuntimeError), or a write to the
+    log that failed in a way MetaSchedule reported first."""
+    for callback in [run.stop, *run.callbacks]:
+        error = getattr(callback, "error", None)
+        if error is not None:
+            raise error from None
+    run.log.check_written()
+
+
+def _fail_untuned(report: TuneReport, trials: list[int], log: TuningLog) -> None:
+    """TuningError (carrying the report) if a task that was to be tuned has no valid record."""
+    failures = [
+        f"{r.task.name} ({r.task.kind} {r.task.shape}): {_no_valid_reason(r)}"
+        for r, want in zip(report.results, trials, strict=True)
+        if r.best_seconds is None and want
+    ]
     if failures:
         error = TuningError(
             f"{len(failures)} task(s) have no valid schedule after tuning: {failures[0]}"
             + ("" if len(failures) == 1 else f" (and {len(failures) - 1} more)")
-            + f"; every record is kept in {log.path}"
+            + f"; every record is kept in {log.path}, and failed candidates do not count as "
+            "trials: the same command retries them"
         )
         error.report = report
         raise error
-    return report
 
 
-def _first_error(errors: list[str]) -> str:
-    """The last line of the first error (MetaSchedule errors end with the actual message)."""
-    if not errors:
-        return "every candidate was rejected before measurement (see MetaSchedule's postprocessors)"
-    lines = [line for line in errors[0].strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+def _no_valid_reason(result: TaskResult) -> str:
+    if result.first_error:
+        return result.first_error
+    return "every candidate was rejected before measurement (see MetaSchedule's postprocessors)"
