@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import tvm
+from tvm.target import codegen
 
-from . import cpu
+from . import cpu, cpu_int8, intrin
 
 # AArch64 NEON: 32 q registers of 4 floats. Chosen by counting executed aarch64 instructions
 # under qemu (`tvm-mobilenet bench --target arm --count-instructions`; MobileNet v1 1.0/224,
@@ -18,9 +19,27 @@ from . import cpu
 # - dense_vectors: the untuned classifier as 10 output vectors over K (4.35 M -> 0.51 M).
 NEON = cpu.CpuParams(lanes=4, max_vectors=4, max_columns=8, lane_fma=True, dense_vectors=10)
 
+# int8: sdot where the core has the dot-product extension (Cortex-A55/A76 and later; the targets
+# file says "+dotprod"), else smull + saddlp (Cortex-A53/A72). 32 q registers: up to 24 int32x4
+# accumulators with sdot, 16 with the widening path (it needs more temporaries).
+SDOT_INT8 = cpu_int8.Int8Params(4, 4, 6, max_accumulators=24, dot=intrin.SDOT)
+NEON_INT8 = cpu_int8.Int8Params(4, 4, 4, max_accumulators=16, dot=intrin.NEON)
+
 
 def params_for(target: tvm.target.Target) -> cpu.CpuParams:
     return NEON
 
 
-TEMPLATES = {"depthwise": cpu.depthwise, "conv": cpu.conv}
+def int8_params_for(target: tvm.target.Target) -> cpu_int8.Int8Params:
+    return SDOT_INT8 if codegen.llvm_cpu_has_features("dotprod", target) else NEON_INT8
+
+
+# int8 arithmetic by default: TFLite's fixed point, its reference (sqrdmulh-friendly on NEON).
+DEFAULT_INT8_ARITHMETIC = "tflite"
+
+TEMPLATES = {
+    "depthwise": cpu.depthwise,
+    "conv": cpu.conv,
+    "int8_depthwise": cpu_int8.depthwise,
+    "int8_conv": cpu_int8.conv,
+}

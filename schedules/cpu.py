@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tvm import s_tir
 
-from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DENSE_BLOCK, DEPTHWISE_BLOCK
+from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
 
 from .fusion import inline_prologue_and_epilogue
 from .knobs import Knobs, extent
@@ -31,11 +31,23 @@ class CpuParams:
     # fmla by element) instead of broadcasting each input from memory (x86's vbroadcastss operand).
     lane_fma: bool = False
     # The classifier (matmul with [K, N] weights) without a record: output vectors per register
-    # tile, kept in registers over all of K (0: DLight's rule, which reduces one output at a time).
-    dense_vectors: int = 0
+    # tile, kept in registers over all of K (cpu_untuned.dense).
+    dense_vectors: int = 8
+    # Convolution register tile. 0: the first rule (max_vectors // 2 channel vectors, the largest
+    # divisor of the width up to max_columns as columns). Otherwise the vector registers the tile
+    # may use: columns x vectors accumulators + one register per weight vector + one broadcast
+    # input (`_conv_tile`); columns in [min_columns, max_columns], the last column tile padded.
+    tile_registers: int = 0
+    min_columns: int = 3
+    depthwise_columns: int = 0  # depthwise tile columns (0: max_columns)
+    # Untuned kernels below this many flops (layout changes: elements) run on the calling thread
+    # only: waking the pool and the barrier after the kernel cost more than a few-microsecond
+    # kernel gains, and much more when a thread of the pool is descheduled (0: always parallel).
+    parallel_min_flops: float = 0
+    parallel_min_elements: int = 0
 
 
-def _finish(
+def finish(
     sch: s_tir.Schedule,
     knobs: Knobs,
     conv,
@@ -44,6 +56,7 @@ def _finish(
     register_loop,
     reduction_start,
     vector_factor,
+    parallel: bool = True,
 ) -> None:
     """Shared tail: epilogue at the tile, parallel outer loops, vector channel loops, unrolling.
 
@@ -55,24 +68,44 @@ def _finish(
     _, channel_vector = sch.split(channel, [None, vector_factor], preserve_unit_iters=True)
     sch.vectorize(channel_vector)
     sch.vectorize(sch.get_loops(conv)[-1])
-    parallel = sch.fuse(*parallel_loops)
-    sch.parallel(parallel)
-    knobs.unroll(parallel)
+    outer = sch.fuse(*parallel_loops)
+    if parallel:
+        sch.parallel(outer)
+    knobs.unroll(outer)
     sch.decompose_reduction(conv, reduction_start)  # the init loops keep the vector kind
+
+
+def _parallel_worth_it(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> bool:
+    """Whether the template runs its outer loops on the thread pool: always when tuning (the runner
+    measures), untuned only from `params.parallel_min_flops` on."""
+    if tuning or not params.parallel_min_flops:
+        return True
+    from tvm.s_tir.analysis import estimate_tir_flops
+
+    return float(estimate_tir_flops(sch.mod)) >= params.parallel_min_flops
 
 
 def depthwise(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """out[n,h,w,c] = relu(bias[c] + sum_{kh,kw} in[n, h*s+kh, w*s+kw, c] * W[kh,kw,c])."""
     knobs = Knobs(sch, tuning)
+    parallel = _parallel_worth_it(sch, params, tuning)
     conv = sch.get_sblock(DEPTHWISE_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
+    columns = params.depthwise_columns or params.max_columns
+    # With a register budget: 2 channel vectors (1 if the channels are an odd number of vectors)
+    # by `columns`, the last column tile padded (7x7x1024 on AVX2: 62 -> 40 us).
+    vectors = 2 if params.tile_registers and extent(sch, c) % (2 * params.lanes) == 0 else 1
     (c_outer, c_inner), c_factors = knobs.tile(
-        c, [params.lanes], max_innermost=params.lanes * params.max_vectors
+        c, [vectors * params.lanes], max_innermost=params.lanes * params.max_vectors
     )
-    (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
+    if params.tile_registers:
+        default = min(columns, extent(sch, w))
+        w_outer, w_inner = knobs.padded(w, list(range(1, columns + 1)), default)
+    else:
+        (w_outer, w_inner), _ = knobs.tile(w, [columns], max_innermost=columns)
     sch.reorder(n, h, w_outer, c_outer, kh, kw, rc, w_inner, c_inner)
-    _finish(sch, knobs, conv, epilogue, [n, h, w_outer], c_outer, kh, c_factors[1])
+    finish(sch, knobs, conv, epilogue, [n, h, w_outer], c_outer, kh, c_factors[1], parallel)
 
 
 def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
@@ -81,14 +114,23 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     Pointwise (1x1) and full convolutions: a GEMM over input channels with a
     columns x (vectors x lanes) register tile and the input channels split for cache reuse."""
     knobs = Knobs(sch, tuning)
+    parallel = _parallel_worth_it(sch, params, tuning)
     conv_block = sch.get_sblock(CONV_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv_block)
     n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
-    vectors = max(1, params.max_vectors // 2)
+    if params.tile_registers:
+        columns, vectors = _conv_tile(extent(sch, w), extent(sch, o) // params.lanes, params)
+    else:
+        vectors = max(1, params.max_vectors // 2)
     (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(
         o, [vectors, params.lanes], max_innermost=params.lanes
     )
-    (w_outer, w_inner), _ = knobs.tile(w, [params.max_columns], max_innermost=params.max_columns)
+    if params.tile_registers:
+        w_outer, w_inner = knobs.padded(w, list(range(1, params.max_columns + 1)), columns)
+    else:
+        (w_outer, w_inner), _ = knobs.tile(
+            w, [params.max_columns], max_innermost=params.max_columns
+        )
     # A static property of the workload (not a knob): every replay of the trace takes this branch.
     # 1x1 only: a cached window of a padded 3x3 input would be read out of bounds at the borders.
     by_lane = (
@@ -108,7 +150,47 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     )
     if by_lane:
         _cache_input_vectors(sch, conv_block, i_inner)
-    _finish(sch, knobs, conv_block, epilogue, [n, o_outer, h], w_outer, i_outer, o_factors[2])
+    finish(
+        sch, knobs, conv_block, epilogue, [n, o_outer, h], w_outer, i_outer, o_factors[2], parallel
+    )
+
+
+def _conv_tile(width: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:
+    """(columns, channel vectors) of the untuned convolution register tile: the least padding of
+    the width first, then the most accumulators that fit the registers, then the wider tile.
+
+    Measured on AVX2 (znver3, 1 thread, each kernel alone, CPU time): 7x7x1024 pointwise 23 ->
+    49-65 GFLOP/s (1x2 -> 4x2 padded), 5x5x512 22-24 -> 61-78 (1x2 -> 5x2), 14x14x512 43 -> 60-75
+    (2x2 -> 5x2 padded); 3x4 (17 registers) spills: 50."""
+    best = None
+    low = max(1, min(params.min_columns, width))
+    for columns in range(low, max(low, min(params.max_columns, width)) + 1):
+        # columns x vectors accumulators + `vectors` weight registers + one broadcast input
+        vectors = _tile_vectors(channel_vectors, (params.tile_registers - 1) // (columns + 1))
+        padded_width = -(-width // columns) * columns
+        key = (padded_width, -columns * vectors, -columns)
+        if best is None or key < best[0]:
+            best = (key, columns, vectors)
+    return best[1], best[2]
+
+
+def _tile_vectors(channel_vectors: int, budget: int) -> int:
+    """Channel vectors of a register tile: the largest power of two within the budget that divides
+    the channels (packed weight blocks are powers of two), else the largest divisor within it
+    (24 channels, alpha 0.75: 3 vectors rather than 1)."""
+    budget = max(1, min(budget, 8))
+    power = pow2_divisor(max(channel_vectors, 1), budget)
+    if power > 1:
+        return power
+    return max(d for d in range(1, budget + 1) if max(channel_vectors, 1) % d == 0)
+
+
+def pow2_divisor(total: int, at_most: int) -> int:
+    """The largest power of two that divides `total` and is at most `at_most`."""
+    factor = 1
+    while factor * 2 <= at_most and total % (factor * 2) == 0:
+        factor *= 2
+    return factor
 
 
 def _cache_input_vectors(sch: s_tir.Schedule, conv_block, i_inner) -> None:
@@ -121,24 +203,3 @@ def _cache_input_vectors(sch: s_tir.Schedule, conv_block, i_inner) -> None:
     columns = sch.cache_read(conv_block, 0, "global")
     sch.compute_at(columns, i_inner, preserve_unit_loops=True)
     sch.vectorize(sch.get_loops(columns)[-1])
-
-
-def dense(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
-    """out[n, j] = bias[j] + sum_k in[n, k] * W[k, j]: a register tile of output vectors
-    accumulated over all of k (the classifier, untuned)."""
-    knobs = Knobs(sch, tuning)
-    block = sch.get_sblock(DENSE_BLOCK)
-    epilogue = inline_prologue_and_epilogue(sch, block)
-    n, j, k = sch.get_loops(block)
-    (j_outer, j_vectors, j_lanes), j_factors = knobs.tile(
-        j, [params.dense_vectors, params.lanes], max_innermost=params.lanes
-    )
-    sch.reorder(n, j_outer, k, j_vectors, j_lanes)
-    _finish(sch, knobs, block, epilogue, [n, j_outer], j_outer, k, j_factors[2])
-
-
-def injective(sch: s_tir.Schedule) -> None:
-    """A single elementwise or layout-changing block: parallel over its two outer loops."""
-    (block,) = sch.get_child_blocks(sch.get_sblock("root"))
-    loops = sch.get_loops(block)
-    sch.parallel(sch.fuse(*loops[:2]) if len(loops) > 1 else loops[0])

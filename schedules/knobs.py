@@ -46,6 +46,16 @@ class Knobs:
         )
         return self.sch.split(loop, factors, preserve_unit_iters=True), factors
 
+    def padded(self, loop, candidates: list[int], default: int):
+        """Split `loop` by a sampled factor among `candidates`, the last tile padded when the factor
+        does not divide the extent (a predicate skips the work past the end); returns the loops."""
+        factor = self.sch.sample_categorical(
+            candidates=list(candidates),
+            probs=[1 / len(candidates)] * len(candidates),
+            decision=None if self.tuning else list(candidates).index(default),
+        )
+        return self.sch.split(loop, [None, factor], preserve_unit_iters=True)
+
     def unroll(self, loop, default: int = 64) -> None:
         """Let LLVM-independent unrolling expand loops under `loop` up to a sampled step count."""
         steps = self.sch.sample_categorical(

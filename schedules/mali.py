@@ -25,6 +25,12 @@ class GpuParams:
     max_threads: int  # work-items per work-group (the device limit)
     default_threads: int  # untuned choice
 
+    @property
+    def activation(self) -> str:
+        """int8 activation storage (model/quantized.py): plain integer arithmetic multiplies any;
+        uint8 lets every convolution pad with zeros in place."""
+        return "uint8"
+
 
 def params_for(target: tvm.target.Target) -> GpuParams:
     max_threads = int(target.attrs.get("max_num_threads", 256))
@@ -82,4 +88,12 @@ def conv(sch: s_tir.Schedule, params: GpuParams, tuning: bool) -> None:
     _finish(sch, knobs, conv_block, epilogue, thread, i_outer, o_factors[1])
 
 
-TEMPLATES = {"depthwise": depthwise, "conv": conv}
+# int8 arithmetic by default: TFLite's fixed point, its reference.
+DEFAULT_INT8_ARITHMETIC = "tflite"
+
+# int8: the same templates; the accumulators are int4 vectors instead of float4 ones and the
+# requantize epilogue is plain integer arithmetic. TVM 0.27's OpenCL codegen has no arm_dot
+# (cl_arm_integer_dot_product), so there is no dot-product path.
+int8_params_for = params_for
+
+TEMPLATES = {"depthwise": depthwise, "conv": conv, "int8_depthwise": depthwise, "int8_conv": conv}

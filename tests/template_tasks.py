@@ -13,7 +13,7 @@ from tvm_mobilenet.model.architecture import ModelConfig, layers
 # 1.0/224 has every channel count and spatial size of the paper; 0.25/64 has 8-channel layers,
 # narrower than one AVX-512 register, and 2x2 maps.
 CONFIGS = (ModelConfig(1.0, 224), ModelConfig(0.25, 64))
-KIND_OF_LAYER = {"conv": "other", "depthwise": "depthwise", "pointwise": "pointwise"}
+KIND_OF_LAYER = {"conv": "conv", "depthwise": "depthwise", "pointwise": "pointwise"}
 
 
 def task_shape(config: ModelConfig, layer) -> str:

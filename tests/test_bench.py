@@ -66,8 +66,16 @@ def test_installed_peers_match_the_reference_and_get_ratios(bench_run):
             assert ratio == pytest.approx(
                 row["median_ms"] / by_key[("tvm_mobilenet", threads)]["median_ms"]
             )
-        assert report["ours_percent_of_fma_peak"][str(threads)] > 0
+            # each system's share of the peak measured at this thread count: flops / median / peak
+            peak = report["fma_peak"][str(threads)]
+            assert peak["threads"] == threads and peak["gflops"] > 0
+            assert report["percent_of_fma_peak"][f"{name}@{threads}"] == pytest.approx(
+                100 * report["gflop"] / (row["median_ms"] * 1e-3) / peak["gflops"]
+            )
     assert "÷ ours" in result.stdout and "1.00x" in result.stdout
+    assert "share of the FMA peak (" in result.stdout and "GFLOP/s measured at 2 thread(s)" in (
+        result.stdout
+    )
     assert "ours / best peer" in result.stdout or expected == {"tvm_mobilenet"}
 
 
@@ -106,3 +114,70 @@ def test_a_missing_module_is_a_usage_error(tmp_path):
         str(missing),
         "does not exist",
     )
+
+
+def test_processes_mode_reports_each_process_median(tmp_path):
+    peers = [p for p in ("ort", "tflite") if _installed(p)][:1]
+    out = tmp_path / "spread.json"
+    result = run_cli(
+        "bench",
+        *TINY,
+        "--processes",
+        "2",
+        "--peers",
+        ",".join(peers or ["ort"]),
+        "--json",
+        str(out),
+        cwd=tmp_path,  # no tuning_logs/ here: ours is compiled untuned
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    names = ["tvm_mobilenet", *peers]
+    assert report["processes"] == 2 and report["repeat"] == 3
+    for threads in (1, 2):
+        for name in names:
+            medians = [
+                r["median_ms"]
+                for r in report["rows"]
+                if r["name"] == name and r["threads"] == threads
+            ]
+            assert len(medians) == 2 and min(medians) > 0
+            assert report["spread"][f"{name}@{threads}"] == pytest.approx(
+                max(medians) / min(medians)
+            )
+    assert "per-process medians" in result.stdout and "max/min" in result.stdout
+
+
+def test_profile_names_each_kernel_of_the_model(tmp_path):
+    module, out = tmp_path / "tiny.so", tmp_path / "profile.json"
+    built = run_cli(
+        "compile", "--alpha", "0.25", "--resolution", "32", "--no-log", "-o", str(module)
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    result = run_cli(
+        "bench", "--profile", "--module", str(module), *TINY, "--json", str(out), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    profiles = json.loads(out.read_text())
+    assert [p["threads"] for p in profiles] == [1, 2]
+    for profile in profiles:
+        calls = {}
+        for kernel in profile["kernels"]:
+            calls[kernel["kind"]] = calls.get(kernel["kind"], 0) + kernel["calls"]
+        # MobileNet v1: 13 depthwise + 13 pointwise layers, the first conv, and one of each other
+        assert calls == {
+            "depthwise": 13,
+            "pointwise": 13,
+            "conv": 1,
+            "classifier": 1,
+            "softmax": 1,
+            "pooling": 1,
+            "layout": 1,
+        }
+        times = [kernel["total_us"] for kernel in profile["kernels"]]
+        assert times == sorted(times, reverse=True) and profile["whole_model_us"] > 0
+    assert "by kind: " in result.stdout
+
+
+def test_profile_needs_a_module():
+    assert_usage_error(run_cli("bench", "--profile", *TINY), "--profile", "--module")

@@ -26,12 +26,21 @@ def _weight_shapes(config, device):
     }
 
 
-def test_cpu_pointwise_tasks_take_packed_weights_wider_than_one_block():
-    shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("x86"))
+def test_avx512_pointwise_tasks_take_packed_weights_wider_than_one_block():
+    shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("x86", "avx512"))
     assert shapes["1x2x2x128 k1x1 s1 ->256"] == [4, 1, 1, 128, 64]
     assert shapes["1x4x4x64 k1x1 s1 ->128"] == [2, 1, 1, 64, 64]
     assert shapes["1x8x8x32 k1x1 s1 ->64"] == [1, 1, 32, 64]  # one block: already sequential
     assert shapes["1x32x32x8 k1x1 s1 ->16"] == [1, 1, 8, 16]
+
+
+def test_avx2_packs_per_register_tile_of_16_channels():
+    assert weight_packing.block_for(load_device("x86", "avx2").target) == 16
+    assert weight_packing.block_for(load_device("arm", "rasp4b").target) == 64
+    shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("x86", "avx2"))
+    assert shapes["1x2x2x128 k1x1 s1 ->256"] == [16, 1, 1, 128, 16]
+    assert shapes["1x32x32x8 k1x1 s1 ->16"] == [1, 1, 8, 16]  # one block: already sequential
+    assert shapes["1x16x16x16 k1x1 s1 ->32"] == [2, 1, 1, 16, 16]
 
 
 def test_gpu_pointwise_tasks_keep_hwio():

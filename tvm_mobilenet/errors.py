@@ -51,6 +51,15 @@ class CrossCompilerError(TvmMobilenetError):
     """The cross compiler of a device is not installed or not configured."""
 
 
+class IntegerizeError(ModelImportError):
+    """A quantized model with an operator (or form) the int8 rewrite does not support; the message
+    names it."""
+
+
+class CalibrationError(TvmMobilenetError, ValueError):
+    """A calibration file that is missing, unreadable, or of the wrong shape."""
+
+
 class OutputPathError(TvmMobilenetError, ValueError):
     """An output path that is a directory, one of the command's inputs, or cannot be written."""
 

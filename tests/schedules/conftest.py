@@ -21,7 +21,9 @@ def check_against_numpy(mod, task, target):
     arrays = [
         rng.uniform(-1, 1, s).astype("float32") for s in (data_shape, weight_shape, bias_shape)
     ]
-    out = tvm.runtime.tensor(np.zeros(out_shape, "float32"))
+    # NaN, not zeros: an element the schedule never writes fails the check (a zero would pass
+    # as a pad's border or a ReLU's output).
+    out = tvm.runtime.tensor(np.full(out_shape, np.nan, "float32"))
     lib = tvm.compile(mod, target=target).jit()
     lib(*[tvm.runtime.tensor(a) for a in arrays], out)
     if len(weight_shape) == 5:  # pre-packed pointwise weights: numpy takes them as HWIO

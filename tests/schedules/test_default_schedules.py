@@ -1,10 +1,12 @@
-"""Functions without a template or a record: softmax keeps its O(n) loops (DLight's CPU rule would
-recompute the row's max, exps and sum for each of the 1000 outputs), the ARM classifier gets the
-dense register tile (x86 leaves it to DLight), and both compute what numpy does."""
+"""Functions without a template or a record (schedules/cpu_untuned.py): softmax keeps its O(n)
+loops (DLight's CPU rule would recompute the row's max, exps and sum for each of the 1000 outputs),
+the classifier gets the dense register tile, mean pooling channel vectors, and all compute what
+numpy does; on AVX2, tiny convolutions stay off the thread pool."""
 
 import numpy as np
 import pytest
 import tvm
+from tvm import s_tir
 from tvm.ir import assert_structural_equal
 from tvm.s_tir import dlight
 
@@ -53,10 +55,12 @@ def test_softmax_keeps_its_loops(device, x86_host):
     assert np.max(np.abs(out - expected)) < 1e-6
 
 
-def test_arm_classifier_gets_the_dense_tile(x86_host):
-    func = task_function(RASP4B, "matmul")
-    scheduled = schedule(func, RASP4B)
+@pytest.mark.parametrize("device", [RASP4B, AVX2], ids=lambda d: d.label)
+def test_classifier_gets_the_dense_tile(device, x86_host):
+    func = task_function(device, "matmul")
+    scheduled = schedule(func, device)
     assert "T.vectorized" in scheduled.script() and "T.parallel" in scheduled.script()
+    assert redundancy(scheduled) == 1.0  # DLight's GEMV rule read W down its columns
     rng = np.random.default_rng(0)
     data, weight, bias, out = (rng.standard_normal(s).astype("float32") for s in shapes(func))
     result = run_on_host(scheduled, x86_host, [data, weight, bias, out])
@@ -64,10 +68,43 @@ def test_arm_classifier_gets_the_dense_tile(x86_host):
     assert np.max(np.abs(result - expected)) < 1e-4
 
 
-def test_x86_classifier_is_left_to_dlight():
-    func = task_function(AVX2, "matmul")
+def test_mean_pooling_reduces_with_channel_vectors(x86_host):
+    func = task_function(AVX2, "mean")
+    scheduled = schedule(func, AVX2)
+    assert "T.vectorized" in scheduled.script()
+    assert redundancy(scheduled) == 1.0
+    data = np.random.default_rng(0).standard_normal(shapes(func)[0]).astype("float32")
+    out = run_on_host(scheduled, x86_host, [data, np.zeros(shapes(func)[-1], "float32")])
+    assert np.max(np.abs(out.reshape(-1) - data.mean(axis=(1, 2)).reshape(-1))) < 1e-6
+
+
+def test_dlight_softmax_recomputes_the_row_for_each_output():
+    """What the untuned rules replace: DLight's reduction rule runs softmax's max, exps and sum
+    under every output (redundancy = the 1000 classes' worth of work, here the 1000 classes)."""
+    func = task_function(AVX2, "softmax")
     with AVX2.target:
-        dlight_only = dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())(
+        dlight_only = dlight.ApplyDefaultSchedule(dlight.cpu.Reduction())(
             tvm.IRModule({"main": func})
         )
-    assert_structural_equal(schedule(func, AVX2), dlight_only["main"])
+    assert redundancy(dlight_only["main"]) >= 1000
+    assert redundancy(schedule(func, AVX2)) == 1.0
+
+
+def test_avx2_tiny_kernels_stay_on_the_calling_thread():
+    """0.25/32's kernels are all under 4 MFLOP: no thread-pool launch (x86 AVX2 only)."""
+    mod, _ = load_model(CONFIG)
+    tasks = [t for t in extract_tasks(mod, AVX2.target) if t.kind in ("depthwise", "pointwise")]
+    scripts = [schedule(next(iter(t.mod.functions.values())), AVX2).script() for t in tasks]
+    assert tasks and not any("T.parallel" in script for script in scripts)
+
+
+def redundancy(func) -> float:
+    """The largest ratio, over the function's root blocks, of the iterations of the loops around
+    a block to its own iteration domain: 1 when every block runs once per point of its domain."""
+    sch = s_tir.Schedule(tvm.IRModule({"main": func}))
+    worst = 1.0
+    for block in sch.get_child_blocks(sch.get_sblock("root")):
+        loops = np.prod([int(sch.get(loop).extent) for loop in sch.get_loops(block)] or [1])
+        domain = np.prod([int(iv.dom.extent) for iv in sch.get(block).iter_vars] or [1])
+        worst = max(worst, float(loops) / float(domain))
+    return worst

@@ -11,20 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tvm_mobilenet.bench.harness import SystemResult, max_abs_error, time_round_robin
-from tvm_mobilenet.bench.peak import detect_peak
+from tvm_mobilenet.bench.peak import measure_fma_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.bench.peers.ours import Ours
-from tvm_mobilenet.bench.report import BenchReport
+from tvm_mobilenet.bench.report import BenchReport, load_note
 from tvm_mobilenet.devices import DeviceSpec, load_device
 from tvm_mobilenet.errors import TuningLogError, VerificationError
 from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
-from tvm_mobilenet.model.source import BuiltinMobileNet
+from tvm_mobilenet.model.source import BuiltinMobileNet, ModelSource
 from tvm_mobilenet.model.weights import get_weights
 from tvm_mobilenet.run.threads import allow_threads
 from tvm_mobilenet.tune.log import log_dir_to_read
-
-BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
 @dataclass
@@ -39,10 +37,11 @@ class BenchArgs:
     weights_file: Path | None = None
     seed: int = 0
     tolerance: float = reference.SOFTMAX_TOLERANCE
+    precision: str = "fp32"  # int8: the int8 TFLite file of these weights (bench/int8.py)
 
 
 def compile_ours(
-    model: BuiltinMobileNet, device: DeviceSpec, output: Path, tolerance: float, print_fn
+    model: ModelSource, device: DeviceSpec, output: Path, tolerance: float, print_fn
 ) -> Path:
     """Our module for `device`, with the records of the device's default log if it has some for
     this model (else untuned); a cross-compiled module is not verified here."""
@@ -72,7 +71,7 @@ def compile_ours(
     return compile_args.output
 
 
-def _available_peers(names: list[str], notes: list[str]) -> list[Peer]:
+def available_peers(names: list[str], notes: list[str]) -> list[Peer]:
     from tvm_mobilenet.bench.registry import PEERS
 
     peers = []
@@ -116,14 +115,18 @@ def _prepare_and_check(system: Peer, args: BenchArgs, weights, threads: int, dat
 
 def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> BenchReport:
     """Check and time ours and every available peer at each thread count; return the report."""
+    if args.precision == "int8":
+        from tvm_mobilenet.bench.int8 import run_int8_benchmark
+
+        return run_int8_benchmark(args, print_fn)
     allow_threads(max(args.threads))  # before our module's first call starts TVM's pool
     # Step 1. The model's weights, the fixed input, and the float64 answer every system must give.
     weights = get_weights(args.config, args.weights_file, args.seed)
     data = reference.sample_input(args.config)
     expected = reference.forward(args.config, weights, data)
-    report = BenchReport(args.config, list(args.threads), args.repeat, detect_peak())
+    report = BenchReport(args.config, list(args.threads), args.repeat)
     load_before = os.getloadavg()[0]
-    peers = _available_peers(args.peers, report.notes)
+    peers = available_peers(args.peers, report.notes)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
         module = args.module or compile_ours(
@@ -150,19 +153,7 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
                 report.result(name, threads).latencies_ms = latencies
             predictors.clear()
             gc.collect()  # let the peers' sessions and thread pools go before the next thread count
-    report.notes.append(_load_note(load_before, os.getloadavg()[0]))
+    # Step 5. The machine's FMA peak at each thread count, after the timing it must not disturb.
+    report.peaks = measure_fma_peak(list(args.threads))
+    report.notes.append(load_note(load_before))
     return report
-
-
-def _load_note(before: float, after: float) -> str:
-    """The machine's load around the run: other processes on the cores skew every figure, 2 threads
-    most."""
-    note = (
-        f"load average (1 min) {before:.2f} before the run, {after:.2f} after (includes this run)"
-    )
-    if before > BUSY_LOAD:
-        note += (
-            f"; the machine was busy ({os.cpu_count()} cores): "
-            "rerun on a quiet machine for figures to quote"
-        )
-    return note

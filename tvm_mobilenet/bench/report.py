@@ -1,5 +1,5 @@
-"""The benchmark's results: a table of medians with each system's ratio to ours, our % of the FMA
-peak, a PNG bar chart and a JSON form."""
+"""The benchmark's results: a table of medians with each system's ratio to ours, each system's share
+of the measured FMA peak, a PNG bar chart and a JSON form."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 
 from tvm_mobilenet.bench.figures import pyplot
 from tvm_mobilenet.bench.harness import SystemResult
-from tvm_mobilenet.bench.peak import FmaPeak
+from tvm_mobilenet.bench.peak import MeasuredPeak, percent_of_peak
 from tvm_mobilenet.model.architecture import ModelConfig, layers
 
 OURS = "tvm_mobilenet"
 GOAL_RATIO = 0.95  # issue 7: ours <= 0.95x the best peer
+BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
 @dataclass
@@ -21,9 +22,10 @@ class BenchReport:
     config: ModelConfig
     threads: list[int]
     repeat: int
-    peak: FmaPeak | None
     results: list[SystemResult] = field(default_factory=list)
+    peaks: dict[int, MeasuredPeak] = field(default_factory=dict)  # per thread count
     notes: list[str] = field(default_factory=list)
+    precision: str = "fp32"
 
     @property
     def flops(self) -> int:
@@ -51,24 +53,18 @@ class BenchReport:
         ]
         return min(timed, key=lambda r: r.median_ms, default=None)
 
-    def peak_cores(self, threads: int) -> int:
-        return min(threads, os.cpu_count() or threads)
-
-    def peak_percent(self, threads: int) -> float | None:
-        ours = self.result(OURS, threads)
-        if self.peak is None or ours is None or ours.median_ms is None:
+    def peak_percent(self, name: str, threads: int) -> float | None:
+        """The system's share of the FMA peak measured at `threads` (flops / median / peak)."""
+        result, peak = self.result(name, threads), self.peaks.get(threads)
+        if peak is None or result is None or result.median_ms is None:
             return None
-        return (
-            100
-            * self.flops
-            / (ours.median_ms * 1e-3)
-            / (self.peak.gflops(self.peak_cores(threads)) * 1e9)
-        )
+        return percent_of_peak(self.flops, result.median_ms, peak)
 
     def as_dict(self) -> dict:
         c = self.config
         return {
             "model": c.key,
+            "precision": self.precision,
             "gflop": self.flops / 1e9,
             "threads": self.threads,
             "repeat": self.repeat,
@@ -76,10 +72,10 @@ class BenchReport:
             "ratio_to_ours": {
                 f"{r.name}@{r.threads}": self.ratio(r.name, r.threads) for r in self.results
             },
-            "ours_percent_of_fma_peak": {str(n): self.peak_percent(n) for n in self.threads},
-            "fma_peak": {str(n): self.peak.describe(self.peak_cores(n)) for n in self.threads}
-            if self.peak
-            else None,
+            "fma_peak": {str(n): peak.as_dict() for n, peak in self.peaks.items()},
+            "percent_of_fma_peak": {
+                f"{r.name}@{r.threads}": self.peak_percent(r.name, r.threads) for r in self.results
+            },
             "notes": self.notes,
         }
 
@@ -99,7 +95,8 @@ def _cell(result: SystemResult | None, ratio: float | None) -> str:
 def format_table(report: BenchReport) -> str:
     c = report.config
     lines = [
-        f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}, fp32, "
+        f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}, "
+        f"{report.precision}, "
         f"{report.flops / 1e9:.3f} GFLOP; median of {report.repeat} calls per system, taken "
         f"round-robin",
         f"{'system':16s} {'version':26s}"
@@ -120,12 +117,8 @@ def format_table(report: BenchReport) -> str:
                 f"{ours.median_ms / best.median_ms:.2f} "
                 f"(goal <= {GOAL_RATIO})"
             )
-        percent = report.peak_percent(n)
-        if percent is not None:
-            lines.append(
-                f"{n} thread(s): ours at {percent:.1f}% of the FMA peak: "
-                f"{report.peak.describe(report.peak_cores(n))}"
-            )
+        if n in report.peaks:
+            lines.append(_peak_line(report, n))
     for result in report.results:
         if result.status in ("wrong", "failed"):
             lines.append(
@@ -133,6 +126,19 @@ def format_table(report: BenchReport) -> str:
             )
     lines += [f"note: {note}" for note in report.notes]
     return "\n".join(lines)
+
+
+def _peak_line(report: BenchReport, threads: int) -> str:
+    shares = [
+        f"{result.label} {percent:.0f}%"
+        for result in report.results
+        if result.threads == threads
+        and (percent := report.peak_percent(result.name, threads)) is not None
+    ]
+    return (
+        f"{threads} thread(s): share of the FMA peak ({report.peaks[threads].describe()}): "
+        + ", ".join(shares)
+    )
 
 
 def write_plot(report: BenchReport, path: str | Path) -> None:
@@ -161,10 +167,26 @@ def write_plot(report: BenchReport, path: str | Path) -> None:
     axes.margins(y=0.15)
     c = report.config
     axes.set_title(
-        f"MobileNet v1 {c.alpha}/{c.resolution}, batch {c.batch}, fp32 (labels: ms, ratio to ours)",
+        f"MobileNet v1 {c.alpha}/{c.resolution}, batch {c.batch}, {report.precision} "
+        "(labels: ms, ratio to ours)",
         fontsize=10,
     )
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def load_note(before: float) -> str:
+    """The machine's load around the run: other processes on the cores skew every figure, 2 threads
+    most."""
+    after = os.getloadavg()[0]
+    note = (
+        f"load average (1 min) {before:.2f} before the run, {after:.2f} after (includes this run)"
+    )
+    if before > BUSY_LOAD:
+        note += (
+            f"; the machine was busy ({os.cpu_count()} cores): "
+            "rerun on a quiet machine for figures to quote"
+        )
+    return note

@@ -2,12 +2,19 @@
 PyTorch.
 
     tvm-mobilenet bench [--module build/x.so] [--threads 1,2] [--repeat 30]
-                        [--plot bench.png] [--json FILE.json]
+                        [--plot bench.png] [--json FILE.json] [--precision int8]
+    tvm-mobilenet bench --processes 5 [--module build/x.so] [--threads 1,2] [--repeat 50]
+    tvm-mobilenet bench --profile --module build/x.so [--threads 1]
     tvm-mobilenet bench --target arm [--device rasp4b] --count-instructions [--json FILE.json]
 
 Every system runs the same model with the same weights; each is checked against the float64
-reference before it is timed. Peers come with `pip install '.[bench]'`; a missing one is skipped
-with a note. On ARM, without a board, `--count-instructions` counts the aarch64 instructions of
+reference before it is timed, and each system's share of this machine's FMA peak (measured per
+thread count by a register-only microkernel) is printed. `--processes N` instead starts N
+separate processes per system and thread count and prints each one's median (ours through
+`run`). Peers come with `pip install '.[bench]'`; a missing one is skipped with a note. With
+--precision int8, every system runs one int8 TFLite file of the same weights (TFLite/XNNPACK runs
+it, ONNX Runtime its QDQ twin, ours imports it) and is checked against the TFLite interpreter's
+int8 output. On ARM, without a board, `--count-instructions` counts the aarch64 instructions of
 one inference of ours, TFLite/XNNPACK and ONNX Runtime in the emulated aarch64 machine
 (`tvm-mobilenet setup emulation`), with ours per layer.
 """
@@ -20,6 +27,7 @@ from pathlib import Path
 from tvm_mobilenet.cli.common import Parser, add_model_args, model_config
 
 ALL_PEERS = ("ort", "openvino", "tflite", "torch")
+INT8_PEERS = ("tflite", "ort")  # bench/int8.py
 
 
 def _int_list(text: str) -> list[int]:
@@ -100,6 +108,49 @@ def _count(args, parser: Parser) -> int:
     return 0
 
 
+def _bench_args(args):
+    from tvm_mobilenet.bench.api import BenchArgs
+
+    return BenchArgs(
+        config=model_config(args),
+        peers=args.peers or list(INT8_PEERS if args.precision == "int8" else ALL_PEERS),
+        threads=args.threads,
+        repeat=args.repeat,
+        module=args.module,
+        weights_file=args.weights,
+        seed=args.seed,
+        precision=args.precision,
+    )
+
+
+def _spread(args, parser: Parser) -> int:
+    from tvm_mobilenet.bench.processes import format_spread, run_process_spread
+
+    if args.processes < 1:
+        parser.error(f"--processes {args.processes} must be >= 1")
+    report = run_process_spread(_bench_args(args), args.processes)
+    print(format_spread(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _profile(args, parser: Parser) -> int:
+    from tvm_mobilenet.bench.profile import format_profile, profile_module
+    from tvm_mobilenet.run.threads import allow_threads
+
+    if args.module is None:
+        parser.error("--profile profiles a compiled module: pass --module X.so")
+    allow_threads(max(args.threads))  # before the module's first call starts TVM's pool
+    profiles = [profile_module(args.module, n, args.repeat) for n in args.threads]
+    print("\n\n".join(format_profile(profile) for profile in profiles))
+    if args.json is not None:
+        args.json.write_text(json.dumps([p.as_dict() for p in profiles], indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def main(argv=None, prog=None) -> int:
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.bench", description=__doc__.splitlines()[0]
@@ -115,7 +166,8 @@ def main(argv=None, prog=None) -> int:
     parser.add_argument(
         "--peers",
         type=_peer_list,
-        help=f"peers to run (default {','.join(ALL_PEERS)}; with --count-instructions tflite,ort)",
+        help=f"peers to run (default {','.join(ALL_PEERS)}; with --precision int8 or "
+        f"--count-instructions {','.join(INT8_PEERS)})",
     )
     parser.add_argument(
         "--threads", type=_int_list, default=[1, 2], help="thread counts (default 1,2)"
@@ -133,11 +185,33 @@ def main(argv=None, prog=None) -> int:
         help="bar chart to write (default bench.png)",
     )
     parser.add_argument(
+        "--precision",
+        choices=("fp32", "int8"),
+        default="fp32",
+        help="int8: the full-integer TFLite file of these weights, against TFLite/XNNPACK and "
+        "ONNX Runtime (QDQ) int8 (default fp32)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="FILE.json", help="also write the results as JSON"
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        metavar="N",
+        help="per-process spread: N separate processes per system and thread count, each "
+        "printing its median (ours as `run` takes it), instead of the round-robin table",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="per-kernel profile of ours (--module) at each thread count: each kernel's time "
+        "in the whole model, slowest first, and the sum per kind",
     )
     _add_count_args(parser)
     args = parser.parse_args(argv)
     if args.count_instructions:
+        if args.precision != "fp32":
+            parser.error("--count-instructions counts the fp32 model; drop --precision int8")
         return _count(args, parser)
     if args.device is not None:
         parser.error(
@@ -150,21 +224,17 @@ def main(argv=None, prog=None) -> int:
         )
     if args.repeat < 1:
         parser.error(f"--repeat {args.repeat} must be >= 1")
+    if (args.processes is not None or args.profile) and args.precision != "fp32":
+        parser.error("--processes and --profile run the fp32 model; drop --precision int8")
+    if args.processes is not None:
+        return _spread(args, parser)
+    if args.profile:
+        return _profile(args, parser)
 
-    from tvm_mobilenet.bench.api import BenchArgs, run_benchmark
+    from tvm_mobilenet.bench.api import run_benchmark
     from tvm_mobilenet.bench.report import format_table, write_plot
 
-    report = run_benchmark(
-        BenchArgs(
-            config=model_config(args),
-            peers=args.peers or list(ALL_PEERS),
-            threads=args.threads,
-            repeat=args.repeat,
-            module=args.module,
-            weights_file=args.weights,
-            seed=args.seed,
-        )
-    )
+    report = run_benchmark(_bench_args(args))
     print(format_table(report))
     write_plot(report, args.plot)
     print(f"wrote {args.plot}")

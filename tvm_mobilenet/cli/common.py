@@ -83,6 +83,32 @@ def add_trust_flag(group) -> None:
     group.add_argument("--trust-model-file", action="store_true", help=TRUST_HELP)
 
 
+def add_precision_args(parser: argparse.ArgumentParser) -> None:
+    """--precision, --calibration and --int8-arithmetic (see README, "int8")."""
+    group = parser.add_argument_group("int8")
+    group.add_argument(
+        "--precision",
+        choices=("fp32", "int8"),
+        default="fp32",
+        help="int8: quantize the built-in MobileNet (post-training, TFLite's scheme) and compile "
+        "integer kernels (an int8 --model file is int8 by itself; default fp32)",
+    )
+    group.add_argument(
+        "--calibration",
+        type=Path,
+        metavar="FILE.npy",
+        help="with --precision int8: a batch of NCHW float images to calibrate on "
+        "(default: 8 deterministic synthetic images)",
+    )
+    group.add_argument(
+        "--int8-arithmetic",
+        choices=("tflite", "xnnpack"),
+        help="requantization of int8 models: tflite = TFLite's fixed point (its builtin "
+        "kernels, bit for bit), xnnpack = XNNPACK's float rounding (what TFLite runs on x86, "
+        "bit for bit); default xnnpack on x86, tflite on ARM and Mali",
+    )
+
+
 def add_target_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("target")
     group.add_argument(
@@ -157,18 +183,44 @@ def model_config(args):
     return ModelConfig(alpha=args.alpha, resolution=args.resolution, batch=args.batch)
 
 
-def model_source(args):
-    """The ModelSource the flags name: the file of --model, else the built-in MobileNet."""
+def _int8_options(args, device):
+    from tvm_mobilenet.schedules.templates import int8_options
+
+    return int8_options(device.schedule_family, device.target, args.int8_arithmetic)
+
+
+def _check_precision_flags(args) -> None:
+    if getattr(args, "calibration", None) is not None and args.precision != "int8":
+        raise ModelSpecError("--calibration applies to --precision int8")
+    if getattr(args, "model", None) is not None and args.precision == "int8":
+        raise ModelSpecError(
+            f"--precision int8 quantizes the built-in MobileNet; --model {args.model.name} is "
+            "used as it is (an int8 TFLite file is compiled to int8 kernels by itself)"
+        )
+
+
+def model_source(args, device=None):
+    """The ModelSource the flags name: the file of --model, else the built-in MobileNet (int8 with
+    --precision int8; int8 options for `device`, a DeviceSpec)."""
     from tvm_mobilenet.model.source import BuiltinMobileNet, ModelFile
 
+    has_precision = hasattr(args, "precision")
+    if has_precision:
+        _check_precision_flags(args)
+    int8 = _int8_options(args, device) if has_precision and device is not None else None
     if getattr(args, "model", None) is None:
         if getattr(args, "input_shape", None) is not None:
             raise ModelSpecError(
                 "--input-shape applies to --model FILE; the built-in MobileNet takes "
                 "--batch and --resolution"
             )
+        quantize = has_precision and args.precision == "int8"
         return BuiltinMobileNet(
-            model_config(args), getattr(args, "weights", None), getattr(args, "seed", 0)
+            model_config(args),
+            getattr(args, "weights", None),
+            getattr(args, "seed", 0),
+            int8=int8 if quantize else None,
+            calibration_file=args.calibration if quantize else None,
         )
     builtin_only = [
         f"--{name}" for name, default in BUILTIN_DEFAULTS.items() if getattr(args, name) != default
@@ -183,23 +235,26 @@ def model_source(args):
     from tvm_mobilenet.model.importers import parse_shape
 
     shape = parse_shape(args.input_shape) if args.input_shape is not None else None
-    return ModelFile(args.model, shape, trusted=args.trust_model_file)
+    return ModelFile(args.model, shape, int8, trusted=args.trust_model_file)
 
 
-def device_and_log_dir(args, model, reading: bool = False):
-    """The DeviceSpec from --target/--device, the log directory, and whether it was defaulted.
+def model_device_and_log_dir(args, reading: bool = False):
+    """The ModelSource, the DeviceSpec from --target/--device, the log directory, and whether it
+    was defaulted.
 
-    The default directory is tuning_logs/<target>/<device>/<model>/ (one per model);
-    commands that only read records (`reading`) fall back to the log shipped with the package.
+    The default directory is tuning_logs/<target>/<device>/<model>/ (one per model, int8 ones
+    apart); commands that only read records (`reading`) fall back to the log shipped with the
+    package.
     """
     from tvm_mobilenet.devices import load_device
     from tvm_mobilenet.tune.log import default_log_dir, log_dir_to_read
 
     device = load_device(args.target, args.device)
+    model = model_source(args, device)
     if args.log_dir is not None:
-        return device, args.log_dir, False
+        return model, device, args.log_dir, False
     find = log_dir_to_read if reading else default_log_dir
-    return device, find(device, model), True
+    return model, device, find(device, model), True
 
 
 def _caused_by_ctrl_c(err: BaseException | None) -> bool:

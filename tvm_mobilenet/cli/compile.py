@@ -14,10 +14,10 @@ from pathlib import Path
 from tvm_mobilenet.cli.common import (
     Parser,
     add_model_args,
+    add_precision_args,
     add_rpc_args,
     add_target_args,
-    device_and_log_dir,
-    model_source,
+    model_device_and_log_dir,
     rpc_settings,
 )
 
@@ -30,6 +30,7 @@ def main(argv=None, prog=None) -> int:
     )
     add_model_args(parser)
     add_target_args(parser)
+    add_precision_args(parser)
     add_rpc_args(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
     parser.add_argument(
@@ -51,8 +52,7 @@ def main(argv=None, prog=None) -> int:
 
     from tvm_mobilenet.compile.api import CompileArgs, compile_model
 
-    model = model_source(args)
-    device, log_dir, defaulted = device_and_log_dir(args, model, reading=True)
+    model, device, log_dir, defaulted = model_device_and_log_dir(args, reading=True)
     compile_model(
         CompileArgs(
             model=model,

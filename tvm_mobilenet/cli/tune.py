@@ -10,10 +10,10 @@ from __future__ import annotations
 from tvm_mobilenet.cli.common import (
     Parser,
     add_model_args,
+    add_precision_args,
     add_rpc_args,
     add_target_args,
-    device_and_log_dir,
-    model_source,
+    model_device_and_log_dir,
     rpc_settings,
 )
 
@@ -53,6 +53,7 @@ def main(argv=None, prog=None) -> int:
     )
     add_model_args(parser, weights=False)  # tuning does not depend on the weights' values
     add_target_args(parser)
+    add_precision_args(parser)
     add_rpc_args(parser)
     parser.add_argument(
         "--trials",
@@ -97,8 +98,7 @@ def main(argv=None, prog=None) -> int:
     from tvm_mobilenet.errors import TuningError
     from tvm_mobilenet.tune.api import TuneArgs, tune
 
-    model = model_source(args)
-    device, log_dir, _ = device_and_log_dir(args, model)
+    model, device, log_dir, _ = model_device_and_log_dir(args)
     tune_args = TuneArgs(
         model=model,
         device=device,

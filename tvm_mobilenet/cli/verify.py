@@ -10,9 +10,9 @@ from __future__ import annotations
 from tvm_mobilenet.cli.common import (
     Parser,
     add_model_args,
+    add_precision_args,
     add_target_args,
-    device_and_log_dir,
-    model_source,
+    model_device_and_log_dir,
 )
 
 
@@ -24,6 +24,7 @@ def main(argv=None, prog=None) -> int:
     )
     add_model_args(parser, weights=False, files=False)  # random inputs per layer: no weights
     add_target_args(parser)
+    add_precision_args(parser)
     parser.add_argument(
         "--no-log", action="store_true", help="ignore tuning records (the untuned kernels)"
     )
@@ -37,8 +38,7 @@ def main(argv=None, prog=None) -> int:
 
     from tvm_mobilenet.compile.verify import VerifyArgs, verify_kernels
 
-    model = model_source(args)
-    device, log_dir, defaulted = device_and_log_dir(args, model, reading=True)
+    model, device, log_dir, defaulted = model_device_and_log_dir(args, reading=True)
     verify_kernels(
         VerifyArgs(
             model=model,

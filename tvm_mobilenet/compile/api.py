@@ -6,13 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tvm_mobilenet.compile.build import (
     CompileReport,
     build,
     check_against_reference,
+    check_int8_against_source,
     export,
+    load_module_file,
     publish,
-    run_module_file,
     untuned_tasks,
     with_input_shape,
 )
@@ -59,16 +62,17 @@ def open_records(
     return open_log(log_dir, device.label, device.target_config, model.key, create=False)
 
 
-def _run_where_it_runs(args: CompileArgs, compiler: str | None, path: Path, data) -> tuple:
-    """Run the exported file here (host target) or on a device over RPC; (output, where) or None."""
+def _runner(args: CompileArgs, compiler: str | None, path: Path) -> tuple | None:
+    """(`run(input) -> output` of the exported file, where it runs): here for the host target, on
+    a device over RPC for a cross-compiled one, None without a device."""
     if compiler is None:
-        return run_module_file(path, data), "this machine"
+        return load_module_file(path), "this machine"
     if args.rpc is None:
         return None
     from tvm_mobilenet.run.remote import RemoteModel
 
     model = RemoteModel(path, args.rpc)
-    return model.run(data).output, model.label
+    return (lambda data: model.run(data).output), model.label
 
 
 def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) -> CompileReport:
@@ -120,31 +124,38 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     return report
 
 
+def _compare(output, expected, tolerance: float) -> tuple[float, str]:
+    """(max error, description) of `output` against the trusted one; VerificationError if off.
+
+    An int8 model file's int8 output is compared in quantization steps, the rest as softmax."""
+    if np.issubdtype(expected.output.dtype, np.integer):
+        agreement = check_int8_against_source(output, expected.output, expected.against)
+        return float(agreement.max_steps), agreement.describe()
+    error = check_against_reference(
+        as_probabilities(output), as_probabilities(expected.output), tolerance, expected.against
+    )
+    return error, f"max abs error {error:.2e} on the softmax (tolerance {tolerance:g})"
+
+
 def _verify(
     args: CompileArgs, compiler: str | None, staging: Path, report: CompileReport, print_fn
 ) -> None:
     """Compare the exported module's softmax with the trusted one; say so plainly if there is
     none."""
-    data = args.model.sample_input()
-    ran = _run_where_it_runs(args, compiler, staging, data)
-    if ran is None:
+    runner = _runner(args, compiler, staging)
+    if runner is None:
         return
-    output, where = ran
+    run, where = runner
+    data = args.model.sample_input()
+    output = run(data)
     try:
         expected = args.model.expected(data)
     except SourceCheckUnavailable as err:
         print_fn(f"warning: NOT CHECKED against the source framework: {err}")
         return
-    report.max_abs_error = check_against_reference(
-        as_probabilities(output),
-        as_probabilities(expected.output),
-        args.tolerance,
-        against=expected.against,
-    )
+    report.max_abs_error, detail = _compare(output, expected, args.tolerance)
     report.verified_on = where
     report.checked_against = expected.against
-    print_fn(
-        f"verified against {expected.against} on {where}: max abs error {report.max_abs_error:.2e} "
-        f"on the softmax "
-        f"(tolerance {args.tolerance:g})"
-    )
+    print_fn(f"verified against {expected.against} on {where}: {detail}")
+    for line in args.model.extra_checks(run):
+        print_fn(line)

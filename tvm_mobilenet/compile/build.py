@@ -17,6 +17,7 @@ from tvm_mobilenet.files import write_failed
 from tvm_mobilenet.run.runtime import (
     INPUT_SHAPE_FUNC,
 )  # the .so reports its input shape: `run` needs no side file
+from tvm_mobilenet.schedules import intrin
 from tvm_mobilenet.tasks.extract import Task, fuse
 from tvm_mobilenet.tune.log import TuningLog
 
@@ -70,6 +71,7 @@ def build(
             mod = default_schedules(schedule_family, target)(mod)
         return tvm.transform.Sequential(lowering_passes(target))(mod)
 
+    intrin.register()  # a record's trace replays tensorize with our int8 intrinsics
     database = log.database if log is not None else None
     with target, tvm.transform.PassContext(opt_level=3):
         if database is None:
@@ -98,11 +100,10 @@ def export(executable: relax.VMExecutable, output: Path, fcompile=None) -> Path:
     return staging
 
 
-def run_module_file(path: Path, data: np.ndarray) -> np.ndarray:
-    """Load an exported .so in this process and run it once on the CPU."""
-    lib = tvm.runtime.load_module(str(path))
-    vm = relax.VirtualMachine(lib, tvm.cpu())
-    return vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy()
+def load_module_file(path: Path):
+    """Load an exported .so in this process; returns `run(input) -> output` on the CPU."""
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), tvm.cpu())
+    return lambda data: vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy()
 
 
 def check_against_reference(
@@ -124,6 +125,55 @@ def check_against_reference(
             f"{tolerance:g}; the module was not written (report this with the tuning log)"
         )
     return error
+
+
+# An int8 output is checked in quantization steps: within one step on at least this fraction of
+# elements and the same top-1 class. (With the arithmetic paired to its interpreter, the model files
+# tested here agree exactly; a step apart is what rounding one accumulator differently gives.)
+INT8_WITHIN_ONE_STEP = 0.99
+
+
+@dataclass(frozen=True)
+class Int8Agreement:
+    exact: float  # fraction of equal elements
+    within_one_step: float
+    max_steps: int
+    top1_equal: bool
+
+    def describe(self) -> str:
+        return (
+            f"{100 * self.exact:.2f}% of outputs equal, {100 * self.within_one_step:.2f}% within "
+            f"one quantization step (max {self.max_steps}), top-1 "
+            + ("equal" if self.top1_equal else "DIFFERENT")
+        )
+
+
+def int8_agreement(output: np.ndarray, expected: np.ndarray) -> Int8Agreement:
+    steps = np.abs(output.astype(np.int64) - expected.astype(np.int64)).reshape(len(output), -1)
+    top1 = np.array_equal(
+        output.reshape(len(output), -1).argmax(-1), expected.reshape(len(expected), -1).argmax(-1)
+    )
+    return Int8Agreement(
+        float(np.mean(steps == 0)), float(np.mean(steps <= 1)), int(steps.max()), bool(top1)
+    )
+
+
+def check_int8_against_source(
+    output: np.ndarray, expected: np.ndarray, against: str
+) -> Int8Agreement:
+    """The int8 check; raises VerificationError below INT8_WITHIN_ONE_STEP or on another top-1."""
+    if output.shape != expected.shape:
+        raise VerificationError(
+            f"compiled module's output has shape {output.shape}, {against} gives "
+            f"{expected.shape}; the module was not written"
+        )
+    agreement = int8_agreement(output, expected)
+    if agreement.within_one_step < INT8_WITHIN_ONE_STEP or not agreement.top1_equal:
+        raise VerificationError(
+            f"compiled module disagrees with {against}: {agreement.describe()}; the module was "
+            "not written (report this with the model file)"
+        )
+    return agreement
 
 
 def publish(staging: Path, output: Path) -> None:

@@ -1,6 +1,7 @@
 """Check OpenCL kernels without the GPU they are for: run each generated convolution kernel through
 pyopencl on any OpenCL device (PoCL on a CPU here) with the launch geometry the compiled module
-uses, and compare with the float64 reference.
+uses, and compare with the float64 reference (float layers) or, exactly, with the unscheduled
+function built for this CPU (int8 layers: integer arithmetic has one right answer).
 
 TVM's OpenCL runtime is not in the PyPI builds, so the module itself cannot be loaded here; the
 kernels are taken from its OpenCL C source and launched the way its host code would launch them."""
@@ -22,6 +23,7 @@ from tvm_mobilenet.errors import TvmMobilenetError, VerificationError
 from tvm_mobilenet.model import reference
 from tvm_mobilenet.schedules.templates import apply_template, template_kind
 from tvm_mobilenet.tasks.extract import Task
+from tvm_mobilenet.tasks.weight_packing import hwio_shape
 from tvm_mobilenet.tune.log import TuningLog
 
 LAYER_TOLERANCE = 1e-4  # max abs error of one layer's output (inputs uniform in [-1, 1])
@@ -29,7 +31,7 @@ MAX_PRIVATE_FLOATS = 1024  # per work-item; more is a schedule bug, not a regist
 SETUP_HINT = "run `tvm-mobilenet setup opencl` (installs PoCL and pyopencl)"
 KERNEL_RE = re.compile(r"__kernel\s+void\s+(\w+)\s*\(([^)]*)\)")
 POINTER_ARG_RE = re.compile(r"__global\s+[\w\s]*\*\s*(?:restrict\s+)?(\w+)_ptr$")
-PRIVATE_ARRAY_RE = re.compile(r"^\s*float(\d*)\s+\w+\[(\d+)\];", re.MULTILINE)
+PRIVATE_ARRAY_RE = re.compile(r"^\s*(?:float|int|uint)(\d*)\s+\w+\[(\d+)\];", re.MULTILINE)
 AXES = "xyz"
 
 
@@ -45,9 +47,9 @@ class KernelLaunch:
 
     @property
     def private_floats(self) -> int:
-        """Floats in the kernel's private arrays (accumulators): a Mali keeps them in registers only
-        if this is small; an unbounded one (a whole feature map per work-item) overflows PoCL's
-        stack."""
+        """Floats (or int32) in the kernel's private arrays (accumulators): a Mali keeps them in
+        registers only if this is small; an unbounded one (a whole feature map per work-item)
+        overflows PoCL's stack."""
         return sum(
             int(width or 1) * int(count) for width, count in PRIVATE_ARRAY_RE.findall(self.source)
         )
@@ -180,10 +182,18 @@ class OpenclDevice:
 def check_layer(
     task: Task, launch: KernelLaunch, device: OpenclDevice, seed: int = 0
 ) -> LayerCheck:
-    """Run one conv + bias + ReLU kernel on random inputs and compare with the float64 reference."""
-    shapes = [tuple(int(d) for d in p.ty.shape) for p in task.mod["main"].params]
-    data_shape, weight_shape, bias_shape, out_shape = shapes
+    """Run one fused convolution kernel on random inputs and compare it with its reference: the
+    float64 conv + bias + ReLU, or for int8 layers the unscheduled function on this CPU."""
+    func = task.mod["main"]
+    shapes = [tuple(int(d) for d in p.ty.shape) for p in func.params]
     rng = np.random.default_rng(seed)
+    if str(func.params[0].ty.dtype) in ("int8", "uint8"):
+        arrays = int8_arguments(func, rng)
+        output = device.run(launch, arrays, output=len(arrays) - 1)
+        expected = _unscheduled_output(task.mod, arrays)
+        error = float(np.max(np.abs(output.astype(np.int64) - expected.astype(np.int64))))
+        return LayerCheck(task, launch, error)
+    data_shape, weight_shape, bias_shape, out_shape = shapes
     arrays = [
         rng.uniform(-1, 1, s).astype("float32") for s in (data_shape, weight_shape, bias_shape)
     ]
@@ -196,6 +206,45 @@ def check_layer(
     )
     error = float(np.max(np.abs(output - expected)))
     return LayerCheck(task, launch, error if np.isfinite(error) else float("inf"))
+
+
+def int8_arguments(func: tvm.tirx.PrimFunc, rng: np.random.Generator) -> list[np.ndarray]:
+    """Random arguments of a fused int8 convolution, in model/quantized.py's epilogue order: data,
+    weight, bias, then (multiplier, right shift[, left shift]) for TFLite's fixed point or a float
+    scale for XNNPACK's, scaled so that outputs spread over the 8-bit range; the output last,
+    filled with a value the epilogue's clamp never leaves there unless written (see below)."""
+    params = [(tuple(int(d) for d in p.ty.shape), str(p.ty.dtype)) for p in func.params]
+    (data_shape, data_dtype), (weight_shape, _), (bias_shape, _) = params[:3]
+    info = np.iinfo(data_dtype)
+    kh, kw, cin, _ = hwio_shape(list(weight_shape))
+    depthwise = len(weight_shape) == 4 and weight_shape[3] == 1  # HWOI (kh, kw, C, 1)
+    fan_in = kh * kw * (1 if depthwise else cin)
+    # |acc| ~ sqrt(fan_in) * 74 * 73 (rms of uniform int8 data and weights): aim at ~64 out
+    shift = int(np.ceil(np.log2(np.sqrt(fan_in) * 74 * 73 / 64)))
+    channels = bias_shape[0]
+    arrays = [
+        rng.integers(info.min, info.max + 1, data_shape).astype(data_dtype),
+        rng.integers(-127, 128, weight_shape).astype("int8"),
+        rng.integers(-(1 << 14), 1 << 14, bias_shape).astype("int32"),
+    ]
+    epilogue = params[3:-1]
+    if epilogue[0][1] == "float32":  # XNNPACK: rint(acc * scale)
+        arrays.append((rng.uniform(0.5, 1.0, channels) * 2.0**-shift).astype("float32"))
+    else:  # TFLite: multiplier in [2^30, 2^31), right shift, optional left shift (zero)
+        arrays.append(rng.integers(1 << 30, (1 << 31) - 1, channels).astype("int32"))
+        arrays.append(np.full(channels, shift, "int32"))
+        arrays.extend(np.zeros(channels, "int32") for _ in epilogue[2:])
+    out_shape, out_dtype = params[-1]
+    arrays.append(np.full(out_shape, 77, out_dtype))  # 77: rare, and equal in both references
+    return arrays
+
+
+def _unscheduled_output(mod: tvm.IRModule, arrays: list[np.ndarray]) -> np.ndarray:
+    """The function as legalization wrote it, built for this CPU and run on `arrays`."""
+    lib = tvm.compile(mod, target="llvm")
+    tensors = [tvm.runtime.tensor(a) for a in arrays]
+    lib["main"](*tensors)
+    return tensors[-1].numpy()
 
 
 def check_tasks(

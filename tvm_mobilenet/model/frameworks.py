@@ -59,23 +59,42 @@ def run_onnx(path: Path, data: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: data})[0]
 
 
-def _tflite_interpreter_class():
+def _tflite_interpreter():
+    """(Interpreter class, OpResolverType) of LiteRT, else of TensorFlow."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        return Interpreter
+        return Interpreter, OpResolverType
     except ImportError:
         pass
     try:
         import tensorflow as tf
 
-        return tf.lite.Interpreter
+        return tf.lite.Interpreter, tf.lite.experimental.OpResolverType
     except ImportError:
         raise _unavailable("ai-edge-litert (or tensorflow)") from None
 
 
-def run_tflite(path: Path, data: np.ndarray) -> np.ndarray:
-    interpreter = _tflite_interpreter_class()(model_path=str(path))
+# The interpreter whose int8 results each arithmetic reproduces bit for bit (fixed_point.py):
+# TFLite's fixed point is its builtin kernels', XNNPACK's fp32 requantization its delegate's.
+INT8_RESOLVERS = {
+    "tflite": ("BUILTIN_WITHOUT_DEFAULT_DELEGATES", "the TFLite interpreter's builtin kernels"),
+    "xnnpack": ("AUTO", "the TFLite interpreter with XNNPACK"),
+}
+
+
+def tflite_interpreter(path: Path, arithmetic: str | None = None, threads: int | None = None):
+    """An interpreter of `path`; for int8 files, the one `arithmetic` reproduces."""
+    interpreter_class, resolvers = _tflite_interpreter()
+    options = {"num_threads": threads} if threads else {}
+    if arithmetic is not None:
+        resolver = getattr(resolvers, INT8_RESOLVERS[arithmetic][0])
+        options["experimental_op_resolver_type"] = resolver
+    return interpreter_class(model_path=str(path), **options)
+
+
+def run_tflite(path: Path, data: np.ndarray, arithmetic: str | None = None) -> np.ndarray:
+    interpreter = tflite_interpreter(path, arithmetic)
     interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], list(data.shape))
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], data)
@@ -105,9 +124,15 @@ RUNTIMES: dict[str, tuple[str, Callable[[Path, np.ndarray], np.ndarray]]] = {
 }
 
 
-def run_source(source_format: str, path: Path, data: np.ndarray) -> tuple[str, np.ndarray]:
-    """(framework name, output of `path` on `data`) from the file's own framework; a framework
-    that fails on the file is a VerificationError (nothing to check against)."""
+def run_source(
+    source_format: str, path: Path, data: np.ndarray, int8_arithmetic: str | None = None
+) -> tuple[str, np.ndarray]:
+    """(framework name, output of `path` on `data`) from the file's own framework; an int8 TFLite
+    file runs in the interpreter whose arithmetic `int8_arithmetic` reproduces; a
+    framework that fails on the file is a VerificationError (nothing to check against)."""
+    if int8_arithmetic is not None:
+        output = run_tflite(path, np.ascontiguousarray(data, dtype=np.int8), int8_arithmetic)
+        return INT8_RESOLVERS[int8_arithmetic][1], np.asarray(output)
     name, runner = RUNTIMES[source_format]
     try:
         output = runner(path, np.ascontiguousarray(data, dtype=np.float32))

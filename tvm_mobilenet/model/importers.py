@@ -4,11 +4,16 @@ One function per format behind `load_model_file`. Each reads the single float32 
 and layout from the file (or takes the shape given), and returns a Relax module normalised like the
 built-in MobileNet (normalize.py: NHWC convolutions, BatchNorm folded), so `tasks.extract_tasks`
 labels them depthwise / pointwise and the same templates apply.
+
+A quantized TFLite file (int8 input, what TFLiteConverter writes with TFLITE_BUILTINS_INT8) is
+rewritten into integer arithmetic (quantized.py) with the given `Int8Options`: its tasks are int8
+depthwise / pointwise convolutions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import warnings
 import zipfile
@@ -18,9 +23,23 @@ from pathlib import Path
 
 import tvm
 
-from tvm_mobilenet.errors import ModelImportError
+from tvm_mobilenet.errors import IntegerizeError, ModelImportError
+from tvm_mobilenet.model.captured_output import captured_output
 from tvm_mobilenet.model.frameworks import INSTALL_HINT, model_format
 from tvm_mobilenet.model.normalize import normalize
+from tvm_mobilenet.model.quantized import Int8Options, integerize, is_quantized
+
+# TFLite operators the int8 rewrite turns into integer arithmetic (or keeps, for the final softmax).
+INT8_TFLITE_OPERATORS = {
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "AVERAGE_POOL_2D",
+    "SOFTMAX",
+    "RESHAPE",
+    "QUANTIZE",
+    "DEQUANTIZE",
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +51,8 @@ class ImportedModel:
     input_shape: tuple[int, ...]  # in the file's layout: what the compiled module's main takes
     layout: str  # layout of that input: "NCHW" or "NHWC"
     source_format: str  # one of LOADERS' keys: onnx, tflite, pt2
+    input_dtype: str = "float32"  # "int8" for a full-integer TFLite file
+    int8: Int8Options | None = None  # how a quantized model was made integer (None: float model)
 
 
 def file_sha256(path: Path) -> str:
@@ -103,7 +124,9 @@ def _onnx_dims(value_info) -> list:
     ]
 
 
-def load_onnx(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
+def load_onnx(path: Path, input_shape: tuple[int, ...] | None, int8=None) -> ImportedModel:
+    """A float32 ONNX model (`int8` is unused: a QDQ file imports as the frontend's float
+    quantize / dequantize graph)."""
     try:
         import onnx
     except ImportError:
@@ -190,18 +213,23 @@ def _touch_tflite(model) -> None:
             buffer.DataAsNumpy().sum()
 
 
-def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
+def load_tflite(
+    path: Path, input_shape: tuple[int, ...] | None, int8: Int8Options | None = None
+) -> ImportedModel:
     from tflite.TensorType import TensorType
     from tvm.relax.frontend.tflite import from_tflite
+
+    from tvm_mobilenet.model.tflite_shapes import StaticShapeConverter
 
     model = _tflite_model(path)
     subgraph = model.Subgraphs(0)
     name = _one_input(path, [subgraph.Tensors(i).Name().decode() for i in subgraph.InputsAsNumpy()])
     tensor = subgraph.Tensors(int(subgraph.InputsAsNumpy()[0]))
-    if tensor.Type() != TensorType.FLOAT32:
+    dtype = {TensorType.FLOAT32: "float32", TensorType.INT8: "int8"}.get(tensor.Type())
+    if dtype is None:
         raise ModelImportError(
-            f"{path.name}: input '{name}' is not float32 (a quantized model?); "
-            "only float32 models are supported"
+            f"{path.name}: input '{name}' is neither float32 nor int8; only float32 models and "
+            "full-integer int8 models are supported"
         )
     signature = (
         tensor.ShapeSignatureAsNumpy()
@@ -209,31 +237,62 @@ def load_tflite(path: Path, input_shape: tuple[int, ...] | None) -> ImportedMode
         else tensor.ShapeAsNumpy()
     )
     shape = _resolve_shape(path, name, [int(d) if d > 0 else "?" for d in signature], input_shape)
-    unsupported = _tflite_unsupported_ops(model)
+    operators = _tflite_operators(model)
+    unsupported = _tflite_unsupported_ops(model, operators)
     if unsupported:
         raise _unsupported(path, ", ".join(unsupported))
-    mod = from_tflite(model, shape_dict={name: shape}, dtype_dict={name: "float32"})
+    # The shape is static now (given or the file's): shape computations fold to constants.
+    mod = from_tflite(
+        model,
+        shape_dict={name: shape},
+        dtype_dict={name: dtype},
+        op_converter=StaticShapeConverter,
+    )
+    quantized = is_quantized(mod)
+    if quantized:
+        mod = _integerized(path, mod, operators, int8 or Int8Options())
+    layout = "NHWC" if len(shape) == 4 else guess_layout(shape)
     return ImportedModel(
-        mod, name, shape, "NHWC" if len(shape) == 4 else guess_layout(shape), "tflite"
+        mod, name, shape, layout, "tflite", dtype, (int8 or Int8Options()) if quantized else None
     )
 
 
-def _tflite_unsupported_ops(model) -> list[str]:
-    """Operators the frontend has no converter for; custom operators by their custom code."""
-    from tflite.BuiltinOperator import BuiltinOperator
-    from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
+def _integerized(path: Path, mod, operators: set[str], int8: Int8Options):
+    """The quantized graph in integer arithmetic; IntegerizeError names what it cannot rewrite."""
+    other = sorted(operators - INT8_TFLITE_OPERATORS)
+    if other:
+        raise IntegerizeError(
+            f"{path.name}: unsupported quantized operator {', '.join(other)} (int8 models may "
+            f"use {', '.join(sorted(INT8_TFLITE_OPERATORS))})"
+        )
+    try:
+        return integerize(mod, int8)[0]
+    except IntegerizeError as err:
+        raise IntegerizeError(f"{path.name}: {err}") from None
 
-    known = OperatorConverter(model, model.Subgraphs(0), None, None).convert_map
+
+def _tflite_operators(model) -> set[str]:
+    """The file's operators by name; custom operators as "CUSTOM 'code'"."""
+    from tflite.BuiltinOperator import BuiltinOperator
+
     names = {code: name for name, code in vars(BuiltinOperator).items() if name.isupper()}
-    unsupported = set()
+    operators = set()
     for index in range(model.OperatorCodesLength()):
         op_code = model.OperatorCodes(index)
         code = max(op_code.DeprecatedBuiltinCode(), op_code.BuiltinCode())
         if code == BuiltinOperator.CUSTOM:
-            unsupported.add(f"CUSTOM '{op_code.CustomCode().decode(errors='replace')}'")
-        elif names.get(code, f"#{code}") not in known:
-            unsupported.add(names.get(code, f"#{code}"))
-    return sorted(unsupported)
+            operators.add(f"CUSTOM '{op_code.CustomCode().decode(errors='replace')}'")
+        else:
+            operators.add(names.get(code, f"#{code}"))
+    return operators
+
+
+def _tflite_unsupported_ops(model, operators: set[str]) -> list[str]:
+    """Operators the frontend has no converter for; custom operators by their custom code."""
+    from tvm.relax.frontend.tflite.tflite_frontend import OperatorConverter
+
+    known = OperatorConverter(model, model.Subgraphs(0), None, None).convert_map
+    return sorted(op for op in operators if op.startswith("CUSTOM") or op not in known)
 
 
 def _operators_named_in(message: str) -> str:
@@ -245,7 +304,8 @@ def _operators_named_in(message: str) -> str:
 # ---------------------------------------------------------------------------- PyTorch (.pt2)
 
 
-def load_pt2(path: Path, input_shape: tuple[int, ...] | None) -> ImportedModel:
+def load_pt2(path: Path, input_shape: tuple[int, ...] | None, int8=None) -> ImportedModel:
+    """A float32 torch.export program (`int8` is unused)."""
     try:
         import torch
     except ImportError:
@@ -300,7 +360,7 @@ def _specialize(program, shape):
 
 # ---------------------------------------------------------------------------- dispatch
 
-LOADERS: dict[str, Callable[[Path, tuple[int, ...] | None], ImportedModel]] = {
+LOADERS: dict[str, Callable[..., ImportedModel]] = {
     "onnx": load_onnx,
     "tflite": load_tflite,
     "pt2": load_pt2,
@@ -321,21 +381,46 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def load_model_file(
-    path: str | Path, input_shape: tuple[int, ...] | None = None, trusted: bool = False
+    path: str | Path,
+    input_shape: tuple[int, ...] | None = None,
+    int8: Int8Options | None = None,
+    trusted: bool = False,
 ) -> ImportedModel:
-    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file (a
-    .pt2 is read only if `trusted`: loading one can run code)."""
+    """Import `path` by its suffix; raises ModelImportError naming what is wrong with the file, in
+    one line (what the frontend printed on the way is captured, and shown only on success).
+
+    A quantized (int8) TFLite file is made integer with `int8` (default: Int8Options()); a .pt2
+    is read only if `trusted` (loading one can run code)."""
     path = Path(path)
     source_format = model_format(path, trusted)
+    with captured_output() as output:
+        imported, failure = _run_loader(path, input_shape, source_format, int8)
+        gc.collect()  # a failed frontend's BlockBuilder logs when destroyed: let it log here
+    if failure is not None:
+        raise failure
+    output.replay()
+    if imported.int8 is not None:  # integerize made it NHWC integer arithmetic already
+        return imported
+    return dataclasses.replace(imported, mod=normalize(imported.mod))
+
+
+def _run_loader(
+    path: Path,
+    input_shape: tuple[int, ...] | None,
+    source_format: str,
+    int8: Int8Options | None,
+) -> tuple[ImportedModel | None, ModelImportError | None]:
+    """(the import, None) or (None, the failure). The failure is returned, not raised, and keeps
+    no traceback or context: those would keep the frontend's frames, and its BlockBuilder, alive
+    until after the capture."""
     try:
-        imported = LOADERS[source_format](path, input_shape)
-    except ModelImportError:
-        raise
+        return LOADERS[source_format](path, input_shape, int8), None
+    except ModelImportError as err:
+        failure = err
     except tvm.error.OpNotImplemented as err:
-        raise _unsupported(path, _operators_named_in(str(err))) from None
+        failure = _unsupported(path, _operators_named_in(str(err)))
     except Exception as err:  # the frontends fail in their own ways on graphs they cannot convert
         detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise ModelImportError(
-            f"{path.name}: TVM's {source_format} importer failed: {detail}"
-        ) from None
-    return dataclasses.replace(imported, mod=normalize(imported.mod))
+        failure = ModelImportError(f"{path.name}: TVM's {source_format} importer failed: {detail}")
+    failure.__context__ = failure.__cause__ = None
+    return None, failure.with_traceback(None)

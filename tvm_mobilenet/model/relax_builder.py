@@ -30,7 +30,9 @@ def pack_weight(layer: Layer, weight: np.ndarray) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(weight.transpose(2, 3, 1, 0)), "HWIO"
 
 
-def _conv_bn_relu(bb: relax.BlockBuilder, x, layer: Layer, weight: np.ndarray, bias: np.ndarray):
+def conv_bn_relu(bb: relax.BlockBuilder, x, layer: Layer, weight: np.ndarray, bias: np.ndarray):
+    """One convolution of `layer` (OIHW `weight`, BatchNorm folded into it and `bias`) + ReLU, on
+    NHWC `x` with TF "same" padding."""
     groups = layer.in_channels if layer.kind == "depthwise" else 1
     packed, kernel_layout = pack_weight(layer, weight)
     y = bb.emit(
@@ -58,7 +60,7 @@ def build_module(config: ModelConfig, weights: dict[str, np.ndarray]) -> tvm.IRM
             for layer in layers(config):
                 if layer.has_batchnorm:
                     weight, bias = fold_batchnorm(layer, weights)
-                    x = _conv_bn_relu(bb, x, layer, weight, bias)
+                    x = conv_bn_relu(bb, x, layer, weight, bias)
                 elif layer.kind == "avgpool":
                     x = bb.emit(relax.op.mean(x, axis=[1, 2]))
                 elif layer.kind == "fc":

@@ -9,7 +9,7 @@ import numpy as np
 
 from tvm_mobilenet.errors import FarmUnavailableError, ModuleLoadError
 from tvm_mobilenet.farm.tracker import request_session
-from tvm_mobilenet.run.runtime import INPUT_SHAPE_FUNC, RunResult
+from tvm_mobilenet.run.runtime import INPUT_SHAPE_FUNC, RunResult, module_input
 from tvm_mobilenet.tune.measure import RpcSettings
 
 
@@ -49,7 +49,7 @@ class RemoteModel:
             raise ModuleLoadError(
                 f"input has shape {tuple(data.shape)}, the module expects {self.input_shape()}"
             )
-        tensor = self._tensor(np.ascontiguousarray(data, dtype=np.float32), self.device)
+        tensor = self._tensor(module_input(data), self.device)
         output = self.vm["main"](tensor).numpy()
         timer = self.vm.time_evaluator("main", self.device, number=1, repeat=max(repeat, 1))
         latencies = [float(s) * 1e3 for s in timer(tensor).results]

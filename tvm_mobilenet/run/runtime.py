@@ -19,6 +19,12 @@ from tvm_mobilenet.files import ArrayHeader, npy_header, write_failed
 INPUT_SHAPE_FUNC = "input_shape"  # a function every exported module has
 
 
+def module_input(data: np.ndarray) -> np.ndarray:
+    """`data` as a module takes it: int8 stays int8 (full-integer model files), the rest float32."""
+    dtype = data.dtype if np.issubdtype(data.dtype, np.integer) else np.float32
+    return np.ascontiguousarray(data, dtype=dtype)
+
+
 def use_runtime_only() -> None:
     """Make the next `import tvm` load libtvm_runtime only (no compiler)."""
     os.environ["TVM_USE_RUNTIME_LIB"] = "1"
@@ -72,7 +78,7 @@ class LoadedModel:
             raise ModuleLoadError(
                 f"input has shape {tuple(data.shape)}, the module expects {self.input_shape}"
             )
-        return np.ascontiguousarray(data, dtype=np.float32)
+        return module_input(data)
 
     def run(self, data: np.ndarray, repeat: int = 1) -> RunResult:
         """Run `repeat` times after one warm-up call; latencies are wall-clock per call."""

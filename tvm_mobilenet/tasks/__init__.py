@@ -1,2 +1,2 @@
 """The tasks stage: the fused TIR functions of a model to tune, labelled depthwise / pointwise /
-other."""
+conv / other."""

@@ -33,6 +33,7 @@ from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import TuningLogError
 from tvm_mobilenet.resources import shipped_logs_dir
+from tvm_mobilenet.schedules import intrin
 from tvm_mobilenet.tune.progress import mean_seconds
 
 META_FILE = "tvm_mobilenet.json"
@@ -365,6 +366,7 @@ def _create(path: Path, expected: dict) -> None:
 
 
 def _load_database(path: Path, directory: Path) -> ms.database.JSONDatabase:
+    intrin.register()  # int8 records name our tensor intrinsics: decoding needs them registered
     try:
         return ms.database.JSONDatabase(
             path_workload=str(directory / WORKLOAD_FILE),

@@ -1,0 +1,202 @@
+"""Tensor intrinsics of the int8 pointwise template: C[L] += A[D] x B[L, D] (int32 accumulators).
+
+One intrinsic call multiplies D consecutive input channels of one pixel (broadcast) with an L x D
+block of packed weights (one vector load) into L int32 accumulators. TVM 0.27 ships x86 VNNI and ARM
+sdot / NEON ones in `tvm.s_tir.tensor_intrin`, but importing that module parses every CUDA
+intrinsic's TVMScript (minutes on a busy 2-core machine), its VNNI one fails LLVM 22's verifier, and
+it has none for AVX2; these are registered under our own names, on first use (`register`).
+
+| name          | family          | A x B   | instructions                                   |
+|---------------|-----------------|---------|------------------------------------------------|
+| AVX2_SIGN     | x86 AVX2        | s8 x s8 | vpsignb, vpabsb, vpmaddubsw, vpmaddwd (ones)   |
+| VNNI          | x86 AVX-512 VNNI| u8 x s8 | vpdpbusd                                       |
+| SDOT          | ARM +dotprod    | s8 x s8 | sdot                                           |
+| NEON          | ARM NEON        | s8 x s8 | smull x2, saddlp x2, addp                      |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tvm.s_tir import TensorIntrin
+from tvm.script import tirx as T
+
+
+@dataclass(frozen=True)
+class DotIntrinsic:
+    name: str
+    lanes: int  # L: int32 outputs per call
+    depth: int  # D: input channels per output
+    activation: str  # the dtype of A: "int8" or "uint8"
+    weight_min: int = -128  # the smallest weight it multiplies exactly
+
+
+AVX2_SIGN = DotIntrinsic("tvm_mobilenet_dot_8x4_i8i8i32_avx2_sign", 8, 4, "int8", weight_min=-127)
+VNNI = DotIntrinsic("tvm_mobilenet_dot_16x4_u8i8i32_vnni", 16, 4, "uint8")
+SDOT = DotIntrinsic("tvm_mobilenet_dot_4x4_i8i8i32_sdot", 4, 4, "int8")
+NEON = DotIntrinsic("tvm_mobilenet_dot_4x4_i8i8i32_neon", 4, 4, "int8")
+
+
+def _description(lanes: int, depth: int, a_dtype: str):
+    @T.prim_func(s_tir=True)
+    def description(a: T.handle, b: T.handle, c: T.handle) -> None:
+        A = T.match_buffer(a, (depth,), a_dtype, offset_factor=1)
+        B = T.match_buffer(b, (lanes, depth), "int8", offset_factor=1)
+        C = T.match_buffer(c, (lanes,), "int32", offset_factor=1)
+        with T.sblock("root"):
+            T.reads(C[0:lanes], A[0:depth], B[0:lanes, 0:depth])
+            T.writes(C[0:lanes])
+            for i in T.serial(0, lanes):
+                for k in T.serial(0, depth):
+                    with T.sblock("update"):
+                        vi, vk = T.axis.remap("SR", [i, k])
+                        C[vi] = C[vi] + T.cast(A[vk], "int32") * T.cast(B[vi, vk], "int32")
+
+    return description
+
+
+def _avx2_sign():
+    """s8 x s8 with vpmaddubsw, exact: vpmaddubsw multiplies u8 by s8 and saturates each int16 pair
+    sum; fed |a| (<= 128, as u8) and sign(a) * w (|w| <= 127: TFLite's weights are symmetric, and
+    the weight packing refuses -128), a pair is at most 2 * 128 * 127 = 32512 < 32767. vpmaddwd
+    with ones then sums the pairs into int32."""
+
+    @T.prim_func(s_tir=True)
+    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
+        A = T.match_buffer(a, (4,), "int8", offset_factor=1)
+        B = T.match_buffer(b, (8, 4), "int8", offset_factor=1)
+        C = T.match_buffer(c, (8,), "int32", offset_factor=1)
+        with T.sblock("root"):
+            T.reads(C[0:8], A[0:4], B[0:8, 0:4])
+            T.writes(C[0:8])
+            word = T.reinterpret(A.vload([0], "int8x4"), dtype="int32")
+            a_vec = T.reinterpret(T.broadcast(word, 8), dtype="int8x32")
+            a_abs = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.abs"), a_vec, T.bool(False), dtype="int8x32"
+            )
+            w_signed = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.x86.avx2.psign.b"),
+                B.vload([0, 0], "int8x32"),
+                a_vec,
+                dtype="int8x32",
+            )
+            pairs = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.x86.avx2.pmadd.ub.sw"),
+                a_abs,
+                w_signed,
+                dtype="int16x16",
+            )
+            C[T.ramp(T.int32(0), 1, 8)] = C.vload([0], "int32x8") + T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.x86.avx2.pmadd.wd"),
+                pairs,
+                T.broadcast(T.int16(1), 16),
+                dtype="int32x8",
+            )
+
+    return implementation
+
+
+def _vnni():
+    """vpdpbusd on <64 x i8> operands, as LLVM >= 20 declares it (TVM 0.27's own dot_16x4_vnni
+    passes <16 x i32> and fails the verifier of its bundled LLVM 22)."""
+
+    @T.prim_func(s_tir=True)
+    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
+        A = T.match_buffer(a, (4,), "uint8", offset_factor=1)
+        B = T.match_buffer(b, (16, 4), "int8", offset_factor=1)
+        C = T.match_buffer(c, (16,), "int32", offset_factor=1)
+        with T.sblock("root"):
+            T.reads(C[0:16], A[0:4], B[0:16, 0:4])
+            T.writes(C[0:16])
+            word = T.reinterpret(A.vload([0], "uint8x4"), dtype="int32")
+            C[T.ramp(T.int32(0), 1, 16)] = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.x86.avx512.vpdpbusd.512"),
+                C.vload([0], "int32x16"),
+                T.reinterpret(T.broadcast(word, 16), dtype="uint8x64"),
+                B.vload([0, 0], "int8x64"),
+                dtype="int32x16",
+            )
+
+    return implementation
+
+
+def _sdot():
+    @T.prim_func(s_tir=True)
+    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
+        A = T.match_buffer(a, (4,), "int8", offset_factor=1)
+        B = T.match_buffer(b, (4, 4), "int8", offset_factor=1)
+        C = T.match_buffer(c, (4,), "int32", offset_factor=1)
+        with T.sblock("root"):
+            T.reads(C[0:4], A[0:4], B[0:4, 0:4])
+            T.writes(C[0:4])
+            word = T.reinterpret(A.vload([0], "int8x4"), dtype="int32")
+            C[T.ramp(T.int32(0), 1, 4)] = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.sdot.v4i32.v16i8"),
+                C.vload([0], "int32x4"),
+                T.reinterpret(T.broadcast(word, 4), dtype="int8x16"),
+                B.vload([0, 0], "int8x16"),
+                dtype="int32x4",
+            )
+
+    return implementation
+
+
+def _neon():
+    """Without +dotprod: smull (8 x s8 * s8 -> s16) twice, saddlp (pairs -> s32) twice, addp."""
+
+    @T.prim_func(s_tir=True)
+    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
+        A = T.match_buffer(a, (4,), "int8", offset_factor=1)
+        B = T.match_buffer(b, (4, 4), "int8", offset_factor=1)
+        C = T.match_buffer(c, (4,), "int32", offset_factor=1)
+        with T.sblock("root"):
+            T.reads(C[0:4], A[0:4], B[0:4, 0:4])
+            T.writes(C[0:4])
+            word = T.reinterpret(A.vload([0], "int8x4"), dtype="int32")
+            a_vec = T.reinterpret(T.broadcast(word, 2), dtype="int8x8")
+            b_vec = B.vload([0, 0], "int8x16")
+            low = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
+                a_vec,
+                T.vectorlow(b_vec, dtype="int8x8"),
+                dtype="int16x8",
+            )
+            high = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
+                a_vec,
+                T.vectorhigh(b_vec, dtype="int8x8"),
+                dtype="int16x8",
+            )
+            pairs_low = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
+                low,
+                dtype="int32x4",
+            )
+            pairs_high = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
+                high,
+                dtype="int32x4",
+            )
+            C[T.ramp(T.int32(0), 1, 4)] = C.vload([0], "int32x4") + T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.addp.v4i32"),
+                pairs_low,
+                pairs_high,
+                dtype="int32x4",
+            )
+
+    return implementation
+
+
+IMPLEMENTATIONS = {AVX2_SIGN: _avx2_sign, VNNI: _vnni, SDOT: _sdot, NEON: _neon}
+
+
+def register() -> None:
+    """Register every intrinsic once per process (TensorIntrin.register refuses duplicates).
+
+    Called before a template tensorizes and before a log's traces are replayed. The TVMScript is
+    parsed here rather than at import: parsing during an import walks frozen import frames, which
+    is slow (see tvm_mobilenet/tune/startup.py)."""
+    for intrinsic, implementation in IMPLEMENTATIONS.items():
+        if TensorIntrin.get(intrinsic.name, allow_missing=True) is None:
+            description = _description(intrinsic.lanes, intrinsic.depth, intrinsic.activation)
+            TensorIntrin.register(intrinsic.name, description, implementation())

@@ -1,0 +1,193 @@
+"""`bench --precision int8`: one full-integer TFLite MobileNet (our weights, quantized by
+TensorFlow's converter), run by ours (imported and compiled to int8 kernels), by TFLite/XNNPACK
+and by ONNX Runtime on its QDQ twin; each checked against the TFLite interpreter, then timed
+round-robin.
+
+The answer every system must give is TFLite/XNNPACK's int8 output on the fixed input: within one
+quantization step on >= 99 % of elements and the same top-1 (the int8 form of the fp32 bench's
+tolerance against the float64 reference).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from tvm_mobilenet.bench.harness import SystemResult, time_round_robin
+from tvm_mobilenet.bench.peer import INSTALL_HINT, Predict
+from tvm_mobilenet.bench.peers.ours import Ours
+from tvm_mobilenet.bench.report import BenchReport, load_note
+from tvm_mobilenet.compile.build import Int8Agreement, int8_agreement
+from tvm_mobilenet.errors import SourceCheckUnavailable, VerificationError
+from tvm_mobilenet.model import reference
+from tvm_mobilenet.model.weights import get_weights
+from tvm_mobilenet.run.threads import allow_threads
+
+WITHIN_ONE_STEP = 0.99
+
+
+def _package_version(*packages: str) -> str:
+    for package in packages:
+        try:
+            return f"{package} {version(package)}"
+        except PackageNotFoundError:
+            continue
+    return "?"
+
+
+def _tflite_predictor(path: Path, threads: int) -> Predict:
+    from tvm_mobilenet.model.frameworks import tflite_interpreter
+
+    interpreter = tflite_interpreter(path, "xnnpack", threads)
+    interpreter.allocate_tensors()
+    (data_index,) = [d["index"] for d in interpreter.get_input_details()]
+    (output_index,) = [d["index"] for d in interpreter.get_output_details()]
+
+    def predict(data: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(data_index, data)
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index)
+
+    return predict
+
+
+def _ort_predictor(path: Path, threads: int) -> Predict:
+    import onnxruntime
+
+    from tvm_mobilenet.bench.qdq_onnx import INPUT_NAME, tflite_to_qdq_onnx
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = onnxruntime.InferenceSession(
+        tflite_to_qdq_onnx(path).SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    return lambda data: session.run(None, {INPUT_NAME: data})[0]
+
+
+# name -> (label, versions to report, modules it needs, predictor of (int8 file, threads))
+PEERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], Callable]] = {
+    "tflite": (
+        "TFLite/XNNPACK",
+        ("ai-edge-litert", "tensorflow"),
+        ("flatbuffers",),
+        _tflite_predictor,
+    ),
+    "ort": ("ORT int8 QDQ", ("onnxruntime",), ("onnxruntime", "onnx", "tflite"), _ort_predictor),
+}
+
+
+def _missing(modules: tuple[str, ...]) -> str | None:
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            return f"not installed ({err}); {INSTALL_HINT}"
+    return None
+
+
+def _write_model(args, weights, work_dir: Path) -> Path:
+    try:
+        from tvm_mobilenet.bench.int8_tflite import write_int8_tflite
+
+        return write_int8_tflite(args.config, weights, work_dir / "mobilenet_int8.tflite")
+    except ImportError as err:
+        raise SourceCheckUnavailable(
+            f"bench --precision int8 quantizes with TensorFlow's converter: {err} "
+            "(pip install '.[frameworks]')"
+        ) from None
+
+
+def _int8_input(path: Path, config) -> np.ndarray:
+    """The fp32 bench's fixed input, NHWC, quantized with the file's input parameters."""
+    from tvm_mobilenet.model.frameworks import tflite_interpreter
+
+    (details,) = tflite_interpreter(path).get_input_details()
+    scale, zero_point = details["quantization"]
+    image = reference.sample_input(config).transpose(0, 2, 3, 1)
+    return np.clip(np.round(image / scale) + zero_point, -128, 127).astype(np.int8)
+
+
+def _check(result: SystemResult, agreement: Int8Agreement) -> None:
+    result.max_abs_error = float(agreement.max_steps)  # in quantization steps
+    if agreement.within_one_step < WITHIN_ONE_STEP or not agreement.top1_equal:
+        result.status = "wrong"
+        result.note = f"against TFLite/XNNPACK: {agreement.describe()}"
+
+
+def _systems(args, path: Path, module: Path, input_shape, notes: list[str]) -> dict:
+    """name -> (label, version, predictor factory of threads)."""
+    ours = Ours(module, input_shape)
+    systems = {ours.name: (ours.label, ours.version(), lambda t: ours.prepare(args.config, {}, t))}
+    for name in args.peers:
+        if name not in PEERS:
+            notes.append(
+                f"{name} skipped: no int8 path in this benchmark (int8 peers: tflite, ort)"
+            )
+            continue
+        label, packages, modules, predictor = PEERS[name]
+        reason = _missing(modules)
+        if reason is not None:
+            notes.append(f"{label} skipped: {reason}")
+            continue
+        systems[name] = (label, _package_version(*packages), lambda t, p=predictor: p(path, t))
+    return systems
+
+
+def run_int8_benchmark(args, print_fn: Callable[[str], None] = print) -> BenchReport:
+    """Check and time ours and the int8 peers on one int8 file (args: api.BenchArgs)."""
+    from tvm_mobilenet.bench.api import compile_ours
+    from tvm_mobilenet.devices import load_device
+    from tvm_mobilenet.model.source import ModelFile
+    from tvm_mobilenet.schedules.templates import int8_options
+
+    allow_threads(max(args.threads))
+    report = BenchReport(args.config, list(args.threads), args.repeat, precision="int8")
+    load_before = os.getloadavg()[0]
+    weights = get_weights(args.config, args.weights_file, args.seed)
+    with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_int8_") as work:
+        path = _write_model(args, weights, Path(work))
+        report.notes.append(
+            "model: int8 TFLite file of our weights by TFLiteConverter (per-channel weights, "
+            "per-tensor activations, calibrated on 8 deterministic synthetic images)"
+        )
+        device = load_device("x86")
+        model = ModelFile(path, int8=int8_options("x86", device.target))
+        module = args.module or compile_ours(
+            model, device, Path(work) / "ours.so", args.tolerance, print_fn
+        )
+        report.notes.append(
+            f"ours: {module if args.module else 'compiled for this run'} "
+            f"({model.int8.arithmetic} requantization)"
+        )
+        data = _int8_input(path, args.config)
+        expected = _tflite_predictor(path, 1)(data)
+        systems = _systems(args, path, module, model.input_shape, report.notes)
+        for threads in args.threads:
+            predictors: dict[str, Predict] = {}
+            for name, (label, system_version, factory) in systems.items():
+                result = SystemResult(name, label, threads, "timed", version=system_version)
+                predict = factory(threads)
+                agreement = int8_agreement(predict(data), expected)
+                _check(result, agreement)
+                if result.status == "wrong" and name == Ours.name:
+                    raise VerificationError(f"our int8 module: {result.note}")
+                report.results.append(result)
+                if result.status == "timed":
+                    predictors[name] = predict
+                print_fn(f"{threads} thread(s): {label}: {result.status} ({agreement.describe()})")
+            for name, latencies in time_round_robin(predictors, data, args.repeat).items():
+                report.result(name, threads).latencies_ms = latencies
+            predictors.clear()
+            gc.collect()
+    report.notes.append(load_note(load_before))
+    return report

@@ -1,0 +1,172 @@
+"""`bench --profile`: each kernel's time inside the whole model, slowest first.
+
+The Relax VM calls an instrument before and after every call instruction
+(`VirtualMachine.set_instrument`; TVM 0.27's VM has no `profile=True`); the time between the two is
+that kernel's time in the model, its weights and inputs as cold or warm as the model leaves them.
+The instrument is Python, so each call gains a few microseconds: the table ranks kernels and the
+line "whole model" (timed without the instrument) is the truth for the total.
+
+It found the fixed cost of every untuned build (2-core AMD EPYC, znver3, 2026-11-26, 0.25/128 at
+1 thread): DLight's softmax 7.7 ms of 8.8, then the classifier (schedules/cpu_untuned.py)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VM_BUILTIN = "vm.builtin."
+KINDS_BY_NAME = (
+    ("matmul", "classifier"),
+    ("dense", "classifier"),
+    ("mean", "pooling"),
+    ("pool", "pooling"),
+    ("softmax", "softmax"),
+    ("transpose", "layout"),
+    ("layout", "layout"),
+)
+
+
+@dataclass
+class KernelTime:
+    """One kernel: its calls per model call and the median per model call of their summed time."""
+
+    name: str
+    kind: str  # depthwise, pointwise, conv, classifier, pooling, softmax, layout, other
+    shape: str  # the first argument's shape -> the output's
+    calls: int = 0
+    samples_us: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def total_us(self) -> float:
+        return statistics.median(self.samples_us) if self.samples_us else 0.0
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("name", "kind", "shape", "calls", "total_us")}
+
+
+@dataclass
+class KernelProfile:
+    threads: int
+    kernels: list[KernelTime]  # slowest first
+    whole_us: float  # median model call without the instrument
+
+    def by_kind(self) -> list[tuple[str, int, float]]:
+        """(kind, calls, us) summed over kernels, slowest first."""
+        totals: dict[str, list] = {}
+        for kernel in self.kernels:
+            entry = totals.setdefault(kernel.kind, [0, 0.0])
+            entry[0] += kernel.calls
+            entry[1] += kernel.total_us
+        return sorted(((k, c, us) for k, (c, us) in totals.items()), key=lambda t: -t[2])
+
+    def as_dict(self) -> dict:
+        return {
+            "threads": self.threads,
+            "whole_model_us": self.whole_us,
+            "kernels": [kernel.as_dict() for kernel in self.kernels],
+        }
+
+
+def kernel_kind(name: str, shapes: list[tuple[int, ...]]) -> str:
+    """A kernel's kind from its name and its arguments' shapes (data, weight, ..., out)."""
+    if "conv2d" in name and len(shapes) > 1:
+        weight = shapes[1]
+        if len(weight) == 5:  # packed pointwise [O/B, 1, 1, I, B] (tasks/weight_packing.py)
+            return "pointwise"
+        kh, kw, i, o = weight  # HWIO; depthwise HWOI with O = 1
+        if o == 1 or i == 1:
+            return "depthwise"
+        return "pointwise" if kh == kw == 1 else "conv"
+    return next((kind for word, kind in KINDS_BY_NAME if word in name), "other")
+
+
+def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
+    """Profile our .so at `threads` threads (TVM's pool must allow them, see run/threads.py)."""
+    import tvm
+
+    from tvm_mobilenet.model.reference import random_input
+    from tvm_mobilenet.run.runtime import LoadedModel
+
+    model = LoadedModel(path)
+    tvm.get_global_func("runtime.config_threadpool")(1, threads)  # kBig, as the bench's ours
+    tensor = tvm.runtime.tensor(random_input(model.input_shape), model.device)
+    main = model.vm["main"]
+    for _ in range(2):
+        main(tensor)
+    whole = [_timed(main, tensor) for _ in range(repeat)]
+    kernels = _kernels_of_one_call(model.vm, main, tensor)
+    _time_in_model(model.vm, main, tensor, kernels, repeat)
+    ordered = sorted(kernels.values(), key=lambda k: -k.total_us)
+    return KernelProfile(threads, ordered, statistics.median(whole))
+
+
+def _timed(main, tensor) -> float:
+    start = time.perf_counter()
+    main(tensor)
+    return (time.perf_counter() - start) * 1e6
+
+
+def _shape(arg) -> tuple[int, ...] | None:
+    shape = getattr(arg, "shape", None)
+    return tuple(int(d) for d in shape) if shape is not None else None
+
+
+def _kernels_of_one_call(vm, main, tensor) -> dict[str, KernelTime]:
+    kernels: dict[str, KernelTime] = {}
+
+    def record(_func, symbol, before, _ret, *args):
+        symbol = str(symbol)
+        if before and not symbol.startswith(VM_BUILTIN):
+            if symbol not in kernels:
+                shapes = [s for s in map(_shape, args) if s is not None]
+                text = f"{'x'.join(map(str, shapes[0]))} -> {'x'.join(map(str, shapes[-1]))}"
+                kernels[symbol] = KernelTime(symbol, kernel_kind(symbol, shapes), text)
+            kernels[symbol].calls += 1
+        return 0
+
+    vm.set_instrument(record)
+    main(tensor)
+    return kernels
+
+
+def _time_in_model(vm, main, tensor, kernels: dict[str, KernelTime], repeat: int) -> None:
+    started = [0.0]
+    sums: dict[str, float] = {}
+
+    def timer(_func, symbol, before, _ret, *_args):
+        if before:
+            started[0] = time.perf_counter()  # the last thing before the call
+        elif str(symbol) in kernels:
+            sums[str(symbol)] = sums.get(str(symbol), 0.0) + time.perf_counter() - started[0]
+        return 0
+
+    vm.set_instrument(timer)
+    for _ in range(repeat):
+        sums.clear()
+        main(tensor)
+        for symbol, seconds in sums.items():
+            kernels[symbol].samples_us.append(seconds * 1e6)
+
+
+def format_profile(profile: KernelProfile) -> str:
+    total = sum(k.total_us for k in profile.kernels) or 1.0
+    lines = [
+        f"per-kernel profile of ours at {profile.threads} thread(s), in the model "
+        "(median per model call):",
+        f"{'kernel':36s} {'kind':10s} {'calls':>5s} {'us':>9s} {'%':>6s}  shape",
+    ]
+    lines += [
+        f"{k.name[:36]:36s} {k.kind:10s} {k.calls:5d} {k.total_us:9.1f} "
+        f"{100 * k.total_us / total:5.1f}%  {k.shape}"
+        for k in profile.kernels
+    ]
+    calls = sum(k.calls for k in profile.kernels)
+    lines += [
+        f"{'sum of kernels':36s} {'':10s} {calls:5d} {total:9.1f}",
+        f"{'whole model (no instrument)':36s} {'':10s} {'':5s} {profile.whole_us:9.1f}",
+        "by kind: "
+        + ", ".join(f"{kind} {us:.0f} us ({n} calls)" for kind, n, us in profile.by_kind()),
+    ]
+    return "\n".join(lines)
