@@ -5,6 +5,8 @@ import tvm
 
 from tvm_mobilenet.devices import all_devices, load_device
 from tvm_mobilenet.errors import TargetSpecError
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import BuiltinMobileNet
 from tvm_mobilenet.tune.log import default_log_dir
 
 
@@ -27,11 +29,15 @@ def test_host_is_detected():
 def test_default_log_dir_names_the_machine_class_only_for_detected_devices():
     host = load_device("x86")
     config = host.target_config
+    model = BuiltinMobileNet(ModelConfig())
     assert (
-        str(default_log_dir(host))
-        == f"tuning_logs/x86/host-{config['mcpu']}-{config['num-cores']}c"
+        str(default_log_dir(host, model))
+        == f"tuning_logs/x86/host-{config['mcpu']}-{config['num-cores']}c/mobilenet_v1-1.0-224-b1"
     )
-    assert str(default_log_dir(load_device("arm", "rasp4b"))) == "tuning_logs/arm/rasp4b"
+    assert (
+        str(default_log_dir(load_device("arm", "rasp4b"), model))
+        == "tuning_logs/arm/rasp4b/mobilenet_v1-1.0-224-b1"
+    )
 
 
 def test_arm_keys_put_arm_cpu_first():

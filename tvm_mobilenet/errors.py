@@ -64,5 +64,9 @@ class OutputPathError(TvmMobilenetError, ValueError):
     """An output path that is a directory, one of the command's inputs, or cannot be written."""
 
 
+class WarmStartError(TvmMobilenetError, ValueError):
+    """A --warm-start log that is not a log, or was made for another target family."""
+
+
 class InstructionCountError(TvmMobilenetError):
     """A program run under qemu's instruction-counting plugin failed or did not finish."""

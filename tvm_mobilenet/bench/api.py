@@ -47,7 +47,7 @@ def compile_ours(
     this model (else untuned); a cross-compiled module is not verified here."""
     from tvm_mobilenet.compile.api import CompileArgs, compile_model
 
-    log_dir = log_dir_to_read(device)
+    log_dir = log_dir_to_read(device, model)
     compile_args = CompileArgs(
         model=model,
         device=device,

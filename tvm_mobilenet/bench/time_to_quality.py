@@ -124,22 +124,48 @@ def evaluate(
     print_fn: Callable[[str], None] = print,
 ) -> QualityReport:
     """Compile each checkpoint's log prefix, then time all of them in turns."""
+    arm = Arm("", args, checkpoints)
+    return evaluate_arms(model, [arm], work_dir, threads, repeat, print_fn)[""]
+
+
+@dataclass
+class Arm:
+    """One tuning run of a comparison (e.g. cold and warm-started), its log and checkpoints."""
+
+    name: str
+    args: TuneArgs
+    checkpoints: list[Checkpoint]
+
+
+def evaluate_arms(
+    model: BuiltinMobileNet,
+    arms: list[Arm],
+    work_dir: Path,
+    threads: int,
+    repeat: int,
+    print_fn: Callable[[str], None] = print,
+) -> dict[str, QualityReport]:
+    """Compile every checkpoint of every arm, then time all of them in turns in one process (the
+    machine's load hits every arm alike)."""
     predictors = {}
-    for index, checkpoint in enumerate(checkpoints):
-        prefix = log_prefix(args.log_dir, checkpoint.records, work_dir / f"log_{index:02d}")
-        print_fn(
-            f"checkpoint {index}: {checkpoint.seconds / 60:.1f} min, {checkpoint.records} records"
-        )
-        output = work_dir / f"mobilenet_{index:02d}.so"
-        compile_model(
-            CompileArgs(model=model, device=args.device, output=output, log_dir=prefix),
-            print_fn=lambda _line: None,
-        )
-        predictors[index] = Ours(output).prepare(model.config, {}, threads)
+    for arm in arms:
+        for index, checkpoint in enumerate(arm.checkpoints):
+            name = f"{arm.name}{'_' if arm.name else ''}{index:02d}"
+            prefix = log_prefix(arm.args.log_dir, checkpoint.records, work_dir / f"log_{name}")
+            print_fn(
+                f"checkpoint {arm.name + ' ' if arm.name else ''}{index}: "
+                f"{checkpoint.seconds / 60:.1f} min, {checkpoint.records} records"
+            )
+            output = work_dir / f"mobilenet_{name}.so"
+            compile_model(
+                CompileArgs(model=model, device=arm.args.device, output=output, log_dir=prefix),
+                print_fn=lambda _line: None,
+            )
+            predictors[(arm.name, index)] = Ours(output).prepare(model.config, {}, threads)
     latencies = time_round_robin(predictors, model.sample_input(), repeat)
-    for index, checkpoint in enumerate(checkpoints):
-        checkpoint.latencies_ms = latencies[index]
-    return QualityReport(checkpoints, threads)
+    for (arm_name, index), values in latencies.items():
+        next(a for a in arms if a.name == arm_name).checkpoints[index].latencies_ms = values
+    return {arm.name: QualityReport(arm.checkpoints, threads) for arm in arms}
 
 
 def save_trace(path: Path, trace: list[tuple[float, int]]) -> None:

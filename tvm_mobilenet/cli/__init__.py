@@ -16,6 +16,7 @@ from tvm_mobilenet.cli.common import run_cli
 COMMANDS = {
     "model": "MobileNet v1's layer table (mult-adds, parameters) and a weights template",
     "tune": "tune the depthwise and pointwise convolutions for a target (resumable log)",
+    "logs": "the catalogue of tuning logs: shipped and local, per device and model",
     "compile": "build the tuned model into a .so and check it against the reference",
     "verify": "run every generated OpenCL kernel on an OpenCL device here (Mali kernels on PoCL)",
     "run": "run a compiled .so with the TVM runtime only: top-5 and latency",

@@ -123,8 +123,9 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--log-dir",
         type=Path,
-        help="tuning log directory (default tuning_logs/<target>/<device>/; for "
-        "the x86 host, <device> also names the CPU and cores, e.g. host-rocketlake-2c)",
+        help="tuning log directory (default tuning_logs/<target>/<device>/<model>/; for "
+        "the x86 host, <device> also names the CPU and cores, e.g. "
+        "host-rocketlake-2c/mobilenet_v1-1.0-224-b1)",
     )
 
 
@@ -241,8 +242,8 @@ def model_device_and_log_dir(args, reading: bool = False):
     """The ModelSource, the DeviceSpec from --target/--device, the log directory, and whether it
     was defaulted.
 
-    The default directory is tuning_logs/<target>/<device>/, plus a sub-directory per model file
-    and for int8; commands that only read records (`reading`) fall back to the log shipped with the
+    The default directory is tuning_logs/<target>/<device>/<model>/ (one per model, int8 ones
+    apart); commands that only read records (`reading`) fall back to the log shipped with the
     package.
     """
     from tvm_mobilenet.devices import load_device
@@ -253,7 +254,7 @@ def model_device_and_log_dir(args, reading: bool = False):
     if args.log_dir is not None:
         return model, device, args.log_dir, False
     find = log_dir_to_read if reading else default_log_dir
-    return model, device, find(device, model.log_name), True
+    return model, device, find(device, model), True
 
 
 def _caused_by_ctrl_c(err: BaseException | None) -> bool:

@@ -6,7 +6,8 @@ latency.
 Tunes x86 on this host with the default budget into OUT/log (a new directory), then compiles the log
 as it stood every --step-minutes and times those modules in turns. `--evaluate-only` redoes the
 second half from OUT/trace.json and OUT/log. The final log is an ordinary tuning log: copy it to
-tuning_logs/ to ship it.
+tuning_logs/ to ship it. With --warm-start auto|DIR it tunes twice with the same budget, cold
+(OUT/cold/) then warm-started (OUT/warm/), and times both runs' checkpoints in the same turns.
 """
 
 from __future__ import annotations
@@ -35,14 +36,33 @@ def format_table(report) -> str:
     return "\n".join(lines)
 
 
-def plot(report, path: Path) -> None:
-    plt = pyplot()
-    minutes = [c.seconds / 60 for c in report.checkpoints]
-    fig, axis = plt.subplots(figsize=(5, 3.2))
-    axis.plot(
-        minutes, [c.median_ms for c in report.checkpoints], marker="o", label="whole model (median)"
+def format_comparison(cold, warm) -> str:
+    """Cold vs warm after the same budget: minutes to within 1.2x of each final, and the finals."""
+    lines = []
+    for name, report in (("cold", cold), ("warm", warm)):
+        reached = report.time_to_quality()
+        lines.append(
+            f"{name}: within 1.2x of its final {report.final_ms:.2f} ms after "
+            f"{reached.seconds / 60:.1f} min ({reached.records} records)"
+        )
+    best = min(cold.final_ms, warm.final_ms)
+    warm_reached = next(c for c in warm.checkpoints if c.median_ms <= 1.2 * best)
+    lines.append(
+        f"warm: within 1.2x of the better final ({best:.2f} ms) after "
+        f"{warm_reached.seconds / 60:.1f} min"
     )
-    axis.axhline(1.2 * report.final_ms, color="gray", linestyle="--", label="1.2x final")
+    return "\n".join(lines)
+
+
+def plot(reports: dict, path: Path) -> None:
+    plt = pyplot()
+    fig, axis = plt.subplots(figsize=(5, 3.2))
+    for name, report in reports.items():
+        minutes = [c.seconds / 60 for c in report.checkpoints]
+        label = f"{name} (median)" if name else "whole model (median)"
+        axis.plot(minutes, [c.median_ms for c in report.checkpoints], marker="o", label=label)
+    final = min(r.final_ms for r in reports.values())
+    axis.axhline(1.2 * final, color="gray", linestyle="--", label="1.2x final")
     axis.set_xlabel("tuning wall time (min)")
     axis.set_ylabel(f"latency (ms, {report.threads} threads)")
     axis.set_ylim(bottom=0)
@@ -83,6 +103,12 @@ def main(argv=None, prog=None) -> int:
         action="store_true",
         help="skip tuning: evaluate OUT/trace.json and OUT/log from an earlier run",
     )
+    parser.add_argument(
+        "--warm-start",
+        metavar="auto|DIR",
+        help="compare a cold run with one warm-started from this log (auto: the nearest log of "
+        "the target family, as `tune --warm-start auto` picks it)",
+    )
     parser.add_argument("--plot", type=Path, help="write a PNG of latency against tuning time")
     args = parser.parse_args(argv)
     if args.step_minutes <= 0 or args.threads < 1 or args.repeat < 1:
@@ -95,29 +121,43 @@ def main(argv=None, prog=None) -> int:
     from tvm_mobilenet.tune.api import TuneArgs
 
     model = BuiltinMobileNet(model_config(args))
-    tune_args = TuneArgs(
-        model=model, device=load_device("x86", "host"), log_dir=args.out / "log", trials=args.trials
-    )
-    trace_path = args.out / ttq.TRACE_FILE
-    if args.evaluate_only:
-        trace = ttq.load_trace(trace_path)
-    else:
-        trace = ttq.trace_tuning(
-            tune_args, trace_path, print_fn=lambda line: print(line, flush=True)
+    device = load_device("x86", "host")
+    runs = {"": None} if args.warm_start is None else {"cold": None, "warm": args.warm_start}
+    arms = []
+    for name, warm_start in runs.items():
+        out = args.out / name
+        tune_args = TuneArgs(
+            model=model,
+            device=device,
+            log_dir=out / "log",
+            trials=args.trials,
+            warm_start=warm_start,
         )
-    checkpoints = ttq.checkpoints_of(trace, args.step_minutes * 60)
-    report = ttq.evaluate(
+        trace_path = out / ttq.TRACE_FILE
+        if args.evaluate_only:
+            trace = ttq.load_trace(trace_path)
+        else:
+            trace = ttq.trace_tuning(
+                tune_args, trace_path, print_fn=lambda line: print(line, flush=True)
+            )
+        checkpoints = ttq.checkpoints_of(trace, args.step_minutes * 60)
+        arms.append(ttq.Arm(name, tune_args, checkpoints))
+    reports = ttq.evaluate_arms(
         model,
-        tune_args,
-        checkpoints,
+        arms,
         args.out / "checkpoints",
         args.threads,
         args.repeat,
         print_fn=lambda line: print(line, flush=True),
     )
-    (args.out / "time_to_quality.json").write_text(json.dumps(report.as_dict(), indent=1) + "\n")
-    print(format_table(report))
+    for name, report in reports.items():
+        (args.out / name / "time_to_quality.json").write_text(
+            json.dumps(report.as_dict(), indent=1) + "\n"
+        )
+        print((f"{name}:\n" if name else "") + format_table(report))
+    if args.warm_start is not None:
+        print(format_comparison(reports["cold"], reports["warm"]))
     if args.plot:
-        plot(report, args.plot)
+        plot(reports, args.plot)
         print(f"wrote {args.plot}")
     return 0

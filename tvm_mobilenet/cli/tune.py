@@ -76,7 +76,24 @@ def main(argv=None, prog=None) -> int:
         "MetaSchedule's generated space (Ansor-style), both = their union (default)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the search (default 0)")
+    parser.add_argument(
+        "--warm-start",
+        metavar="auto|DIR|none",
+        default="auto",
+        help="measure another log's best schedules here first and start the search from them: "
+        "auto (default) = the nearest log of the same target family (shipped or local), only "
+        "when this device has no valid record yet; DIR = that log; none = no warm start",
+    )
+    parser.add_argument(
+        "--list-logs",
+        action="store_true",
+        help="list the tuning logs (shipped and local) and exit: `tvm-mobilenet logs`",
+    )
     args = parser.parse_args(argv)
+    if args.list_logs:
+        from tvm_mobilenet.cli.logs import print_catalogue
+
+        return print_catalogue()
 
     from tvm_mobilenet.errors import TuningError
     from tvm_mobilenet.tune.api import TuneArgs, tune
@@ -92,6 +109,7 @@ def main(argv=None, prog=None) -> int:
         seed=args.seed,
         rpc=rpc_settings(args, device),
         ndk_cc=args.ndk_cc,
+        warm_start=None if args.warm_start == "none" else args.warm_start,
     )
     try:
         report = tune(tune_args, print_fn=lambda line: print(line, flush=True))

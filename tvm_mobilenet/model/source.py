@@ -55,10 +55,9 @@ class ModelSource(ABC):
         """What the tuning log records as its model: a log for another model is refused."""
 
     @property
-    def log_name(self) -> str | None:
-        """A sub-directory of the default log directory for this model, or None for the directory
-        itself."""
-        return None
+    @abstractmethod
+    def log_name(self) -> str:
+        """This model's sub-directory of a device's log directory."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -119,8 +118,10 @@ class BuiltinMobileNet(ModelSource):
         }
 
     @property
-    def log_name(self) -> str | None:
-        return None if self.int8 is None else f"int8-{self.int8.arithmetic}"
+    def log_name(self) -> str:
+        c = self.config
+        name = f"mobilenet_v1-{c.alpha}-{c.resolution}-b{c.batch}"
+        return name if self.int8 is None else f"{name}-int8-{self.int8.arithmetic}"
 
     def describe(self) -> str:
         c = self.config

@@ -13,7 +13,8 @@ from tvm_mobilenet.farm.tracker import START_TRACKER_HINT, require_devices
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.schedules.templates import heuristic_schedule
 from tvm_mobilenet.tasks.extract import extract_tasks
-from tvm_mobilenet.tune.log import open_log
+from tvm_mobilenet.tune.catalogue import LogEntry, count_records, find_logs
+from tvm_mobilenet.tune.log import TuningLog, open_log
 from tvm_mobilenet.tune.measure import (
     FarmWatch,
     RpcSettings,
@@ -24,6 +25,12 @@ from tvm_mobilenet.tune.measure import (
 )
 from tvm_mobilenet.tune.spaces import space_generator
 from tvm_mobilenet.tune.tuner import TuneReport, allocate_trials, tune_tasks
+from tvm_mobilenet.tune.warm_start import (
+    WarmStart,
+    check_warm_start_dir,
+    choose_warm_start,
+    load_warm_start,
+)
 
 DEFAULT_TRIALS = 460  # 20 per task of MobileNet v1 (23 tasks); 30 minutes on this 2-core host
 
@@ -39,6 +46,9 @@ class TuneArgs:
     seed: int = 0
     rpc: RpcSettings | None = None  # required by targets measured over RPC
     ndk_cc: str | None = None
+    # "auto": the nearest log of the same target family, when this log has no valid record yet;
+    # a log directory: that log; None: no warm start
+    warm_start: str | Path | None = None
 
     def display(self) -> str:
         return (
@@ -47,6 +57,11 @@ class TuneArgs:
             f"search={self.search}, {self.trials} trials, log {self.log_dir}"
             + (f", measured on devices '{self.rpc.key}' at {self.rpc.tracker}" if self.rpc else "")
         )
+
+
+def list_logs() -> list[LogEntry]:
+    """The catalogue: every log shipped with the package or tuned under ./tuning_logs."""
+    return find_logs()
 
 
 def check_remote(args: TuneArgs) -> str | None:
@@ -77,10 +92,39 @@ def measurement(args: TuneArgs):
     return builder, runner
 
 
+def _warm_start(
+    args: TuneArgs, log: TuningLog, tasks, given: LogEntry | None, print_fn
+) -> WarmStart | None:
+    """The warm start to measure first: the given log's, or with "auto" on a log without valid
+    records the nearest log's (None, said in a line, when no log shares a task)."""
+    if args.trials == 0:  # nothing will be measured
+        return None
+    if given is not None:
+        warm = load_warm_start(given, tasks)
+    elif args.warm_start == "auto" and count_records(log.path)[1] == 0:
+        device = args.device
+        warm = choose_warm_start(
+            device.family, device.target_config, args.model.key, tasks, log.path
+        )
+    else:
+        return None
+    if warm is None or not warm.schedules:
+        source = given.path if given is not None else f"no '{args.device.family}' log"
+        print_fn(f"warm start: {source} shares no task with this model; tuning from scratch")
+        return None
+    print_fn(warm.describe(len(tasks)))
+    return warm
+
+
 def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
-    """Tune the model's tasks for the device; records go to (and resume from) `args.log_dir`."""
+    """Tune the model's tasks for the device; records go to (and resume from) `args.log_dir`.
+    With a warm start, another log's best schedules are measured here first (see
+    tvm_mobilenet/tune/warm_start.py)."""
     if args.trials < 0:
         raise TvmMobilenetError(f"--trials {args.trials} must be >= 0")
+    given = None
+    if args.warm_start not in (None, "auto"):
+        given = check_warm_start_dir(Path(args.warm_start), args.device.family)
     if args.device.measure != "local":
         check_remote(args)  # a farm's errors come before anything is written
     # Step 1. The model (a model file is imported here: its errors come before any output).
@@ -90,12 +134,22 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
     log = open_log(
         args.log_dir, args.device.label, args.device.target_config, args.model.key, create=True
     )
+    try:
+        return _tune_into(log, args, mod, given, print_fn)
+    finally:
+        log.close()  # the lock goes now, not when the log is garbage-collected
+
+
+def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, print_fn):
+    """Steps 3 to 5 of `tune`, with the log open."""
     # Step 3. The builder and runner, and the tasks (weights do not change them).
     builder, runner = measurement(args)
     print_fn(args.display())
     target = args.device.target
     tasks = extract_tasks(mod, target, args.ops)
-    # Step 4. Tune each task up to its share of the trials.
+    # Step 4. The warm start's schedules, replayed on this model's tasks (measured in step 5).
+    warm = _warm_start(args, log, tasks, given, print_fn)
+    # Step 5. Tune each task up to its share of the trials.
     trials = allocate_trials(tasks, args.trials)
     family = args.device.schedule_family
     start_from = (
@@ -113,4 +167,5 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
         print_fn=print_fn,
         start_from=start_from,
         callbacks=[FarmWatch(args.rpc)] if args.rpc is not None else [],
+        warm_from=warm.for_task if warm is not None else None,
     )

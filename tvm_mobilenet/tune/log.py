@@ -43,26 +43,44 @@ LOCK_FILE = "tvm_mobilenet.lock"
 USER_LOGS_DIR = Path("tuning_logs")  # relative to the working directory: where `tune` writes
 
 
-def default_log_dir(device, model_log_name: str | None = None) -> Path:
-    """Where tune writes a device's records unless --log-dir says otherwise (a model file gets a
-    sub-directory of its own)."""
-    path = USER_LOGS_DIR / device.family / device.log_name
-    return path / model_log_name if model_log_name else path
+def default_log_dir(device, model) -> Path:
+    """Where tune writes a device's records for `model` unless --log-dir says otherwise: one
+    sub-directory per model (`mobilenet_v1-1.0-224-b1`, `<file stem>-<sha256 prefix>`), so every
+    model gets its own log on every device. A log of the older layout (the records directly in the
+    device's directory) is used while it belongs to this model."""
+    device_dir = USER_LOGS_DIR / device.family / device.log_name
+    if _belongs_to(device_dir, model.key):
+        return device_dir
+    return device_dir / model.log_name
 
 
-def shipped_log_dir(device, model_log_name: str | None = None) -> Path:
-    """The log shipped with the package for this device class (it may not exist)."""
-    path = shipped_logs_dir() / device.family / device.log_name
-    return path / model_log_name if model_log_name else path
+def shipped_log_dir(device, model) -> Path:
+    """The log shipped with the package for this device class and model (it may not exist)."""
+    return shipped_logs_dir() / device.family / device.log_name / model.log_name
 
 
-def log_dir_to_read(device, model_log_name: str | None = None) -> Path:
+def log_dir_to_read(device, model) -> Path:
     """The records compile uses by default: the user's own log, else the one shipped with the
     package (the same directory when run from the repository), else the user's (absent: an untuned
-    build)."""
-    user = default_log_dir(device, model_log_name)
-    shipped = shipped_log_dir(device, model_log_name)
+    build). Only logs of this device class: another device's records are never built unmeasured."""
+    user = default_log_dir(device, model)
+    shipped = shipped_log_dir(device, model)
     return shipped if not user.exists() and shipped.exists() else user
+
+
+def read_meta(path: Path) -> dict | None:
+    """The parsed tvm_mobilenet.json of a log directory, or None if it has none (or it is
+    unreadable)."""
+    try:
+        meta = json.loads((Path(path) / META_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _belongs_to(path: Path, model_key: dict) -> bool:
+    meta = read_meta(path)
+    return meta is not None and meta.get("model") == model_key
 
 
 # ---------------------------------------------------------------- reading lines
@@ -377,7 +395,7 @@ def _open_for_writing(path: Path) -> TuningLog:
     return log
 
 
-def _open_snapshot(path: Path) -> TuningLog:
+def open_snapshot(path: Path) -> TuningLog:
     """Records first, then workloads: a writer appends a workload before any record refers to it,
     so what is read is consistent; a torn or unfinished last line is left out, never repaired."""
     records = _read_lines(path / RECORD_FILE)
@@ -415,4 +433,4 @@ def open_log(
         )
     else:
         _create(path, expected)
-    return _open_for_writing(path) if create else _open_snapshot(path)
+    return _open_for_writing(path) if create else open_snapshot(path)

@@ -54,14 +54,13 @@ class Progress:
         self.task_errors: list[str] = []  # one per failed candidate
 
     def start_task(
-        self, label: str, trials: int, best_seconds: float | None, heuristic_first: bool = False
+        self, label: str, trials: int, best_seconds: float | None, first_note: str | None = None
     ) -> None:
         self.task_label, self.task_trials, self.task_done = label, trials, 0
         self.best_seconds = best_seconds
         self.task_errors = []
         self.print_fn(
-            f"{label}  measuring {trials} candidate(s)"
-            + (", the template's heuristic schedule first" if heuristic_first else "")
+            f"{label}  measuring {trials} candidate(s)" + (f", {first_note}" if first_note else "")
         )
 
     def elapsed(self) -> float:

@@ -35,6 +35,7 @@ from tvm_mobilenet.tune.progress import (
 from tvm_mobilenet.tune.startup import import_tensor_intrinsics
 
 TRIALS_PER_ITER = 16
+HEURISTIC, WARM = "heuristic", "warm"  # where a schedule measured before the search comes from
 # MetaSchedule's XGBModel predicts at random below num_warmup_samples measured candidates; its
 # default of 100 would leave small budgets unsteered. One batch is enough to start ranking.
 XGB_WARMUP_SAMPLES = TRIALS_PER_ITER
@@ -215,46 +216,72 @@ def _search(run: _Run, task: Task, trials: int, rand_state: int) -> None:
         )
 
 
-def measure_schedule(run: _Run, task: Task, sch) -> tuple[float | None, str | None]:
-    """Build and measure one schedule of `task` and commit it to the log; returns (secs, error)."""
-    built = run.builder.build([ms.builder.BuilderInput(sch.mod, run.target)])[0]
-    args_info = ms.arg_info.ArgInfo.from_prim_func(sch.mod["main"])
-    error, run_secs = built.error_msg, None
-    if not error:
-        try:
-            device = "cpu" if run.target.kind.name == "llvm" else run.target.kind.name
-            runner_input = ms.runner.RunnerInput(built.artifact_path, device, args_info)
-            ran = run.runner.run([runner_input])[0].result()
-        finally:
-            ms.utils.remove_build_dir(built.artifact_path)
-        error, run_secs = ran.error_msg, ran.run_secs
+Measured = tuple[float | None, str | None]  # (mean seconds, None) or (None, error)
+
+
+def measure_schedules(run: _Run, task: Task, schedules: list) -> list[Measured]:
+    """Build and measure schedules of `task` as one batch (one start of the builder's and the
+    runner's workers) and commit them to the log; returns (secs, error) per schedule."""
+    if not schedules:
+        return []
+    built = run.builder.build([ms.builder.BuilderInput(s.mod, run.target) for s in schedules])
+    args_info = ms.arg_info.ArgInfo.from_prim_func(schedules[0].mod["main"])
+    device = "cpu" if run.target.kind.name == "llvm" else run.target.kind.name
+    to_run = [i for i, b in enumerate(built) if not b.error_msg]
+    try:
+        inputs = [ms.runner.RunnerInput(built[i].artifact_path, device, args_info) for i in to_run]
+        futures = dict(zip(to_run, run.runner.run(inputs) if inputs else [], strict=True))
+        ran = {i: future.result() for i, future in futures.items()}
+    finally:
+        for i in to_run:
+            ms.utils.remove_build_dir(built[i].artifact_path)
     workload = run.log.commit_workload(task.mod)
-    commit(run.log, workload, sch.trace, run.target, args_info, run_secs, error, run.ctrl_c)
+    results = []
+    for i, sch in enumerate(schedules):
+        error = built[i].error_msg or ran[i].error_msg
+        run_secs = None if built[i].error_msg else ran[i].run_secs
+        commit(run.log, workload, sch.trace, run.target, args_info, run_secs, error, run.ctrl_c)
+        results.append((None, error) if error else (mean_seconds(run_secs), None))
     run.log.check_written()
-    return (None, error) if error else (mean_seconds(run_secs), None)
+    return results
 
 
-def _heuristic_to_measure(log: TuningLog, task: Task, start_from):
-    """The schedule to measure before the search, unless the log holds a valid record of it."""
-    first = start_from(task) if start_from is not None else None
-    if first is None:
-        return None
-    trace = str(first.trace.as_json())
-    measured = any(str(r.trace.as_json()) == trace for r in log.valid_records_of(task.mod))
-    return None if measured else first
+def _firsts_to_measure(log: TuningLog, task: Task, start_from, warm_from) -> list:
+    """The schedules to measure before the search: the heuristic one, then the warm-start ones,
+    each unless the log already holds a valid record of its trace."""
+    firsts = [(HEURISTIC, start_from(task))] if start_from is not None else []
+    firsts += [(WARM, sch) for sch in warm_from(task)] if warm_from is not None else []
+    seen = {str(r.trace.as_json()) for r in log.valid_records_of(task.mod)}
+    todo = []
+    for origin, sch in firsts:
+        trace = str(sch.trace.as_json()) if sch is not None else None
+        if trace is not None and trace not in seen:
+            seen.add(trace)
+            todo.append((origin, sch))
+    return todo
 
 
-def _tune_task(run: _Run, index: int, task: Task, todo: int, first) -> TaskResult:
-    """Measure `first` (the heuristic schedule), then search for the rest of `todo`."""
+def _describe_firsts(firsts: list) -> str | None:
+    """E.g. "the template's heuristic schedule and 3 warm-start schedule(s) first"."""
+    origins = [origin for origin, _ in firsts]
+    warm = origins.count(WARM)
+    parts = ["the template's heuristic schedule"] if HEURISTIC in origins else []
+    parts += [f"{warm} warm-start schedule(s)"] if warm else []
+    return " and ".join(parts) + " first" if parts else None
+
+
+def _tune_task(run: _Run, index: int, task: Task, todo: int, firsts: list) -> TaskResult:
+    """Measure `firsts` (the heuristic schedule, warm-start ones), then search for the rest of
+    `todo`."""
     log, progress = run.log, run.progress
     best = log.best_seconds(task.mod)
-    progress.start_task(_label(index, task, run), todo, best, heuristic_first=first is not None)
+    progress.start_task(_label(index, task, run), todo, best, _describe_firsts(firsts))
     log.commit_workload(task.mod)
-    if first is not None:
-        measured = measure_schedule(run, task, first)
+    if firsts:
+        measured = measure_schedules(run, task, [sch for _, sch in firsts])
         run.ctrl_c.stop_if_requested()
-        progress.record([measured])
-    searched = todo - (first is not None)
+        progress.record(measured)
+    searched = todo - len(firsts)
     if searched > 0:
         _search(run, task, searched, run.seed + index)
     return _result(log, task, progress.task_done, progress.task_errors)
@@ -288,6 +315,7 @@ def tune_tasks(
     strategy=None,
     start_from: Callable[[Task], object] | None = None,
     callbacks=(),
+    warm_from: Callable[[Task], list] | None = None,
 ) -> TuneReport:
     """Bring each task up to its number of valid trials in the log; valid records already there
     count, failed ones (kept for diagnosis) do not, so a resumed run retries them.
@@ -295,17 +323,19 @@ def tune_tasks(
     `space_for(task)` gives the MetaSchedule space generator of a task; `strategy` the search
     strategy (default `make_strategy()`). `start_from(task)` may give a schedule (the template's
     heuristic one), measured first unless the log holds a valid record of it: the search then
-    starts from it, and the tuned result is never slower than the untuned default. `callbacks` are
-    extra MetaSchedule measure callbacks (run after each measured batch is in the log; one that
-    stops the run keeps its typed error in `.error`). Raises TuningError for a task that ends with
-    no valid candidate (all rejected or failed), after the others are tuned; KeyboardInterrupt
-    within seconds of a Ctrl-C, every record kept."""
+    starts from it, and the tuned result is never slower than the untuned default.
+    `warm_from(task)` may give more schedules to measure first (a warm start's, within the task's
+    trials). `callbacks` are extra MetaSchedule measure callbacks (run after each measured batch
+    is in the log; one that stops the run keeps its typed error in `.error`). Raises TuningError
+    for a task that ends with no valid candidate (all rejected or failed), after the others are
+    tuned; KeyboardInterrupt within seconds of a Ctrl-C, every record kept."""
     import_tensor_intrinsics()  # before MetaSchedule does it the slow way
-    firsts = [_heuristic_to_measure(log, task, start_from) for task in tasks]
+    firsts = [_firsts_to_measure(log, task, start_from, warm_from) for task in tasks]
     todos = [
-        max(want - len(log.valid_records_of(task.mod)), int(first is not None)) if want else 0
+        max(want - len(log.valid_records_of(task.mod)), int(bool(first))) if want else 0
         for task, want, first in zip(tasks, trials, firsts, strict=True)
     ]
+    firsts = [first[:todo] for first, todo in zip(firsts, todos, strict=True)]
     progress = Progress(sum(todos), print_fn, task_count=len(tasks))
     ctrl_c = CtrlC()
     run = _Run(
