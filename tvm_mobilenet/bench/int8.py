@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tvm_mobilenet.bench.harness import SystemResult, time_round_robin
-from tvm_mobilenet.bench.peer import INSTALL_HINT, Predict
+from tvm_mobilenet.bench.peer import Predict, interpreter_predictor, missing_modules
 from tvm_mobilenet.bench.peers.ours import Ours
 from tvm_mobilenet.bench.report import BenchReport, load_note
 from tvm_mobilenet.compile.build import Int8Agreement, int8_agreement
@@ -44,17 +44,7 @@ def _package_version(*packages: str) -> str:
 def _tflite_predictor(path: Path, threads: int) -> Predict:
     from tvm_mobilenet.model.frameworks import tflite_interpreter
 
-    interpreter = tflite_interpreter(path, "xnnpack", threads)
-    interpreter.allocate_tensors()
-    (data_index,) = [d["index"] for d in interpreter.get_input_details()]
-    (output_index,) = [d["index"] for d in interpreter.get_output_details()]
-
-    def predict(data: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(data_index, data)
-        interpreter.invoke()
-        return interpreter.get_tensor(output_index)
-
-    return predict
+    return interpreter_predictor(tflite_interpreter(path, "xnnpack", threads))
 
 
 def _ort_predictor(path: Path, threads: int) -> Predict:
@@ -82,17 +72,6 @@ PEERS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], Callable]] = {
     ),
     "ort": ("ORT int8 QDQ", ("onnxruntime",), ("onnxruntime", "onnx", "tflite"), _ort_predictor),
 }
-
-
-def _missing(modules: tuple[str, ...]) -> str | None:
-    import importlib
-
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            return f"not installed ({err}); {INSTALL_HINT}"
-    return None
 
 
 def _write_model(args, weights, work_dir: Path) -> Path:
@@ -135,7 +114,7 @@ def _systems(args, path: Path, module: Path, input_shape, notes: list[str]) -> d
             )
             continue
         label, packages, modules, predictor = PEERS[name]
-        reason = _missing(modules)
+        reason = missing_modules(modules)
         if reason is not None:
             notes.append(f"{label} skipped: {reason}")
             continue

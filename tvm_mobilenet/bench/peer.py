@@ -21,6 +21,31 @@ Predict = Callable[[np.ndarray], np.ndarray]
 INSTALL_HINT = "pip install '.[bench]'"
 
 
+def missing_modules(modules: tuple[str, ...]) -> str | None:
+    """None if every module imports, else why not (a note naming the install command)."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            return f"not installed ({err}); {INSTALL_HINT}"
+    return None
+
+
+def interpreter_predictor(interpreter) -> Predict:
+    """A TFLite interpreter (LiteRT's or TensorFlow's) of a one-input, one-output model as a
+    predictor; it allocates the interpreter's tensors."""
+    interpreter.allocate_tensors()
+    (data_index,) = [d["index"] for d in interpreter.get_input_details()]
+    (output_index,) = [d["index"] for d in interpreter.get_output_details()]
+
+    def predict(data: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(data_index, data)
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index)
+
+    return predict
+
+
 class Peer(ABC):
     """A system the benchmark runs: ONNX Runtime, OpenVINO, LiteRT, PyTorch, or ours."""
 
@@ -29,12 +54,7 @@ class Peer(ABC):
 
     def available(self) -> str | None:
         """None if the peer can run here, else why not (shown as a note, never fatal)."""
-        for module in self.modules:
-            try:
-                importlib.import_module(module)
-            except ImportError as err:
-                return f"not installed ({err}); {INSTALL_HINT}"
-        return None
+        return missing_modules(self.modules)
 
     @abstractmethod
     def prepare(self, config: ModelConfig, weights: dict[str, np.ndarray], threads: int) -> Predict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tvm_mobilenet.bench.peer import Peer, Predict
+from tvm_mobilenet.bench.peer import Peer, Predict, interpreter_predictor
 from tvm_mobilenet.bench.tflite_model import build_tflite
 from tvm_mobilenet.model.architecture import ModelConfig
 
@@ -24,13 +24,4 @@ class LiteRT(Peer):
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(model_content=build_tflite(config, weights), num_threads=threads)
-        interpreter.allocate_tensors()
-        (data_index,) = [d["index"] for d in interpreter.get_input_details()]
-        (output_index,) = [d["index"] for d in interpreter.get_output_details()]
-
-        def predict(data: np.ndarray) -> np.ndarray:
-            interpreter.set_tensor(data_index, data)
-            interpreter.invoke()
-            return interpreter.get_tensor(output_index)
-
-        return predict
+        return interpreter_predictor(interpreter)
