@@ -37,9 +37,4 @@ def int8_params_for(target: tvm.target.Target) -> cpu_int8.Int8Params:
 # int8 arithmetic by default: TFLite's fixed point, its reference (sqrdmulh-friendly on NEON).
 DEFAULT_INT8_ARITHMETIC = "tflite"
 
-TEMPLATES = {
-    "depthwise": cpu.depthwise,
-    "conv": cpu.conv,
-    "int8_depthwise": cpu_int8.depthwise,
-    "int8_conv": cpu_int8.conv,
-}
+TEMPLATES = cpu_int8.CPU_TEMPLATES

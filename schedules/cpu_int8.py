@@ -148,3 +148,13 @@ def average_pool(sch: s_tir.Schedule, lanes: int) -> None:
         *_, channel = sch.get_loops(block)
         _, vector = sch.split(channel, heuristic_split(extent(sch, channel), [lanes]))
         sch.vectorize(vector)
+
+
+# The CPU families' templates (x86, arm_cpu): fp32 from cpu.py, int8 from here; the families differ
+# only in their parameters.
+CPU_TEMPLATES = {
+    "depthwise": cpu.depthwise,
+    "conv": cpu.conv,
+    "int8_depthwise": depthwise,
+    "int8_conv": conv,
+}

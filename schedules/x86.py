@@ -55,9 +55,4 @@ def int8_params_for(target: tvm.target.Target) -> cpu_int8.Int8Params:
 # delegate) and cheaper here than TFLite's 64-bit fixed point (AVX2 has no 64-bit arithmetic shift).
 DEFAULT_INT8_ARITHMETIC = "xnnpack"
 
-TEMPLATES = {
-    "depthwise": cpu.depthwise,
-    "conv": cpu.conv,
-    "int8_depthwise": cpu_int8.depthwise,
-    "int8_conv": cpu_int8.conv,
-}
+TEMPLATES = cpu_int8.CPU_TEMPLATES
