@@ -75,6 +75,11 @@ class StoppableBuilder(ms.builder.PyBuilder):
             return [ms.builder.BuilderResult(None, INTERRUPTED) for _ in build_inputs]
         return self.builder.build(build_inputs)
 
+    def close(self) -> None:
+        """Stop the builder's workers, if it keeps any."""
+        if hasattr(self.builder, "close"):
+            self.builder.close()
+
 
 @derived_object
 class _Interrupted(ms.runner.PyRunnerFuture):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from tvm.ir.utils import derived_object
 from tvm.s_tir import meta_schedule as ms
+from tvm.s_tir.meta_schedule.builder.local_builder import _worker_func as build_one
+from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
 from tvm_mobilenet.errors import FarmUnavailableError
 from tvm_mobilenet.farm.tracker import Tracker, request_session, require_devices
@@ -63,20 +65,59 @@ def cross_export(compiler: str):
     return export
 
 
-def make_builder(f_export=None) -> ms.builder.LocalBuilder:
-    """Build candidates on this machine (`f_export` cross-exports them for a remote device).
+def make_builder(f_export=None) -> PooledBuilder:
+    """Build candidates on this machine (`f_export` cross-exports them for a remote device)."""
+    return PooledBuilder(f_export)
 
-    Each batch gets fresh worker processes, and building imports TVM's tensor intrinsics: ~30 s of
-    CPU per worker the slow way (measured 2026-11-26 on a 2-core EPYC: 120 s on a busy machine,
-    past the build timeout, so every candidate failed). The initializer imports them quickly (and
-    makes the worker ignore Ctrl-C: see tune/interrupt.py).
+
+@derived_object
+class PooledBuilder(ms.builder.PyBuilder):
+    """MetaSchedule's LocalBuilder with worker processes that outlive a batch.
+
+    LocalBuilder starts fresh workers for every batch, and each imports TVM and its tensor
+    intrinsics: ~5-9 s per batch on a 2-core EPYC (2026-11-26), most of a short run's time. Here
+    the workers live until `close()` (the tuner calls it when a run ends), and each is replaced
+    after RECYCLE_AFTER builds: LocalBuilder's reason for fresh workers is memory that builds
+    leak. A worker that dies or times out is restarted at its next build. The initializer imports
+    the intrinsics quickly and makes the worker ignore Ctrl-C (see tune/interrupt.py).
     """
-    return ms.builder.LocalBuilder(
-        max_workers=available_cores(),
-        timeout_sec=BUILD_TIMEOUT_SEC,
-        f_export=f_export,
-        initializer=init_builder_worker,
-    )
+
+    RECYCLE_AFTER = 64
+
+    def __init__(self, f_export=None):
+        self.f_export = f_export
+        self._pool = None
+
+    def build(self, build_inputs):
+        if self._pool is None:
+            self._pool = PopenPoolExecutor(
+                max_workers=available_cores(),
+                timeout=BUILD_TIMEOUT_SEC,
+                initializer=init_builder_worker,
+                maximum_process_uses=self.RECYCLE_AFTER,
+            )
+        jobs = [(None, self.f_export, b.mod, b.target, None) for b in build_inputs]
+        return [
+            _builder_result(result)
+            for result in self._pool.map_with_error_catching(lambda job: build_one(*job), jobs)
+        ]
+
+    def close(self) -> None:
+        """Stop the workers (idempotent; the next build starts new ones)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _builder_result(result) -> ms.builder.BuilderResult:
+    """LocalBuilder's messages for a timed-out or failed build."""
+    if result.status == StatusKind.COMPLETE:
+        return ms.builder.BuilderResult(result.value, None)
+    if result.status == StatusKind.TIMEOUT:
+        return ms.builder.BuilderResult(
+            None, f"LocalBuilder: Timeout, killed after {BUILD_TIMEOUT_SEC} seconds"
+        )
+    return ms.builder.BuilderResult(None, f"LocalBuilder: An exception occurred\n{result.value}")
 
 
 def make_runner(rpc: RpcSettings | None = None):
@@ -93,8 +134,6 @@ def make_runner(rpc: RpcSettings | None = None):
 def make_rpc_runner(rpc: RpcSettings) -> ms.runner.RPCRunner:
     """An RPCRunner with one worker per device under the key, each candidate bounded by a
     timeout."""
-    from tvm.support.popen_pool import PopenPoolExecutor
-
     devices = require_devices(rpc.tracker, rpc.key).total
     runner = ms.runner.RPCRunner(
         rpc_config=ms.runner.RPCConfig(

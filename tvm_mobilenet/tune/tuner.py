@@ -367,6 +367,7 @@ def tune_tasks(
             raise
     finally:
         ctrl_c.uninstall()
+        run.builder.close()
     if ctrl_c.requested:  # also when TVM swallowed the stop (the run then went on to its end)
         raise KeyboardInterrupt
     report.seconds = progress.elapsed()
