@@ -24,7 +24,7 @@ from tvm_mobilenet.tune.measure import (
     require_device_runtime,
 )
 from tvm_mobilenet.tune.spaces import space_generator
-from tvm_mobilenet.tune.tuner import TuneReport, allocate_trials, tune_tasks
+from tvm_mobilenet.tune.tuner import TuneReport, split_budget, tune_tasks
 from tvm_mobilenet.tune.warm_start import (
     WarmStart,
     check_warm_start_dir,
@@ -149,8 +149,8 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
     tasks = extract_tasks(mod, target, args.ops)
     # Step 4. The warm start's schedules, replayed on this model's tasks (measured in step 5).
     warm = _warm_start(args, log, tasks, given, print_fn)
-    # Step 5. Tune each task up to its share of the trials.
-    trials = allocate_trials(tasks, args.trials)
+    # Step 5. Tune each task up to its first share of the trials, then spend the rest by gain.
+    trials, by_gain = split_budget(tasks, args.trials)
     family = args.device.schedule_family
     start_from = (
         None if args.search == "auto" else lambda task: heuristic_schedule(task.mod, family, target)
@@ -168,4 +168,5 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
         start_from=start_from,
         callbacks=[FarmWatch(args.rpc)] if args.rpc is not None else [],
         warm_from=warm.for_task if warm is not None else None,
+        by_gain=by_gain,
     )

@@ -1,0 +1,81 @@
+"""The tuning budget: an equal first share per task, the rest spent a batch at a time by gain."""
+
+import tvm
+
+from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.model.source import load_model
+from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tune.catalogue import find_logs
+from tvm_mobilenet.tune.log import open_log
+from tvm_mobilenet.tune.spaces import space_generator
+from tvm_mobilenet.tune.tuner import most_promising, split_budget, tune_tasks
+
+MOBILENET = ModelConfig(1.0, 224)
+TINY = ModelConfig(0.25, 32)
+
+
+def shipped_log(mcpu: str):
+    """A committed log, replayed: its records are data, whatever machine runs the test."""
+    (entry,) = [e for e in find_logs() if e.origin == "shipped" and e.target["mcpu"] == mcpu]
+    target = tvm.target.Target(entry.target)
+    tasks = extract_tasks(load_model(MOBILENET)[0], target)
+    return open_log(entry.path, entry.device, entry.target, MOBILENET.key, create=False), tasks
+
+
+def test_half_the_default_budget_is_shared_equally_the_rest_goes_by_gain():
+    tasks = extract_tasks(load_model(MOBILENET)[0], tvm.target.Target({"kind": "llvm"}))
+    assert len(tasks) == 23
+    first, by_gain = split_budget(tasks, 460)
+    assert first == [10] * 23 and by_gain == 230
+    # a small budget: first every task's heuristic schedule, then the rest by gain
+    assert split_budget(tasks, 30) == ([1] * 23, 7)
+    first, by_gain = split_budget(tasks, 5)  # fewer trials than tasks: the costliest five
+    assert sorted(first) == [0] * 18 + [1] * 5 and by_gain == 0
+
+
+def test_the_next_batch_goes_to_the_largest_share_of_model_time_until_it_stalls():
+    log, tasks = shipped_log("rocketlake")
+    everyone = list(range(len(tasks)))
+    first, share = most_promising(log, tasks, everyone, gains={})
+    # 5 calls x 311 us: the 14x14x512 pointwise layers are 41 % of the tuned kernel time
+    assert (tasks[first].kind, tasks[first].shape, tasks[first].weight) == (
+        "pointwise",
+        "1x14x14x512 k1x1 s1 ->512",
+        5,
+    )
+    assert 0.40 < share < 0.42
+    # Its last batch gained nothing: 2 % of 1.56 ms promises less than 10 % of the 7x7x1024
+    # layer's 0.35 ms, which has had no batch here yet.
+    second, share = most_promising(log, tasks, everyone, gains={first: 0.0})
+    assert tasks[second].shape == "1x7x7x1024 k1x1 s1 ->1024" and 0.09 < share < 0.10
+    # A task without a valid record has nothing to gain from yet.
+    assert most_promising(log, tasks, [], gains={}) is None
+
+
+def test_a_tiny_tune_spends_exactly_its_budget_and_resumes_to_nothing(tmp_path, host_device):
+    mod, _ = load_model(TINY)
+    tasks = [t for t in extract_tasks(mod, host_device.target) if t.kind == "depthwise"][:2]
+    log = open_log(tmp_path, host_device.label, host_device.target_config, TINY.key, create=True)
+
+    def tune(lines):
+        return tune_tasks(
+            tasks,
+            [1, 1],
+            log,
+            host_device.target,
+            lambda task: space_generator(task, "both", "x86", host_device.target),
+            print_fn=lines.append,
+            by_gain=3,
+        )
+
+    lines = []
+    report = tune(lines)
+    valid = [len(log.valid_records_of(t.mod)) for t in tasks]
+    assert sum(valid) == 5 and min(valid) >= 1
+    assert [r.trials for r in report.results] == valid
+    assert report.measured_now == 5
+    assert sum("by gain:" in line for line in lines) >= 1
+    again = []
+    assert tune(again).measured_now == 0
+    assert not any("by gain:" in line for line in again)
+    log.close()
