@@ -44,6 +44,18 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 
 TINY_MODEL = {"alpha": 0.25, "resolution": 32}
 LOG_DEVICE = ("x86", "avx2")  # a named device: the same target on every x86 machine with AVX2
+TINY_MODEL_FLAGS = (
+    "--alpha",
+    str(TINY_MODEL["alpha"]),
+    "--resolution",
+    str(TINY_MODEL["resolution"]),
+)
+
+
+def compile_tiny(output: Path, *flags: str) -> subprocess.CompletedProcess:
+    """`compile` the TINY_MODEL MobileNet (0.25/32) with `flags` into `output` (a later --alpha or
+    --resolution in `flags` wins)."""
+    return run_cli("compile", *TINY_MODEL_FLAGS, *flags, "-o", str(output))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from tvm_mobilenet.tune.log import RECORD_FILE, open_log
 from tvm_mobilenet.tune.spaces import space_generator
 from tvm_mobilenet.tune.tuner import tune_tasks
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, compile_tiny
 
 CONFIG = ModelConfig(0.25, 32)
 TRIALS = 3
@@ -64,17 +64,7 @@ def test_tune_resume_compile_run(tmp_path, host_device):
 
     # Step 3. Compile with the records; the untuned tasks are named.
     output = tmp_path / "mobilenet.so"
-    result = run_cli(
-        "compile",
-        "--alpha",
-        "0.25",
-        "--resolution",
-        "32",
-        "--log-dir",
-        str(log_dir),
-        "-o",
-        str(output),
-    )
+    result = compile_tiny(output, "--log-dir", str(log_dir))
     assert result.returncode == 0, result.stderr
     untuned = [
         line for line in result.stdout.splitlines() if line.startswith("warning: no tuning record")
