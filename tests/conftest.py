@@ -58,6 +58,19 @@ def compile_tiny(output: Path, *flags: str) -> subprocess.CompletedProcess:
     return run_cli("compile", *TINY_MODEL_FLAGS, *flags, "-o", str(output))
 
 
+def tune_on(device, log, tasks, trials, search="template", heuristic_first=False, **kwargs):
+    """tune_tasks of `tasks` on `device` in `search`'s design space, printing nothing unless
+    `print_fn` is given; with `heuristic_first`, each task's heuristic schedule is measured first,
+    as `tune` does. `kwargs` go to tune_tasks (builder, runner, ...)."""
+    from tvm_mobilenet.tune.spaces import search_on
+    from tvm_mobilenet.tune.tuner import tune_tasks
+
+    space_for, heuristic = search_on(device, search)
+    kwargs.setdefault("print_fn", lambda _: None)
+    start_from = heuristic if heuristic_first else None
+    return tune_tasks(tasks, trials, log, device.target, space_for, start_from=start_from, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def tiny_log(tmp_path_factory) -> Path:
     """A real tuning log, made here: MobileNet 0.25/32 for x86 'avx2', the heuristic schedules of
