@@ -92,6 +92,17 @@ def tiny_log(tmp_path_factory) -> Path:
     return log_dir
 
 
+@pytest.fixture(scope="module")
+def opencl():
+    """An OpenCL device here (PoCL), or the test is skipped, saying why and how to fix it."""
+    from tvm_mobilenet.compile.opencl_check import OpenclDevice
+
+    try:
+        return OpenclDevice()
+    except Exception as err:  # no pyopencl or no device: say which and how to fix
+        pytest.skip(str(err))
+
+
 @pytest.fixture(scope="session")
 def host_device():
     from tvm_mobilenet.devices import load_device
