@@ -96,49 +96,41 @@ def _avx2_sign():
     return implementation
 
 
+def _one_instruction(intrinsic: DotIntrinsic, llvm_name: str):
+    """The body of an intrinsic that one instruction computes, C = op(C, A broadcast to every lane,
+    B): vpdpbusd and sdot."""
+    lanes, depth, a_dtype = intrinsic.lanes, intrinsic.depth, intrinsic.activation
+    word_dtype, acc_dtype = f"{a_dtype}x{depth}", f"int32x{lanes}"
+    broadcast_dtype, weights_dtype = f"{a_dtype}x{lanes * depth}", f"int8x{lanes * depth}"
+
+    @T.prim_func(s_tir=True)
+    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
+        A = T.match_buffer(a, (depth,), a_dtype, offset_factor=1)
+        B = T.match_buffer(b, (lanes, depth), "int8", offset_factor=1)
+        C = T.match_buffer(c, (lanes,), "int32", offset_factor=1)
+        with T.sblock("root"):
+            T.reads(C[0:lanes], A[0:depth], B[0:lanes, 0:depth])
+            T.writes(C[0:lanes])
+            word = T.reinterpret(A.vload([0], word_dtype), dtype="int32")
+            C[T.ramp(T.int32(0), 1, lanes)] = T.call_llvm_pure_intrin(
+                T.llvm_lookup_intrinsic_id(llvm_name),
+                C.vload([0], acc_dtype),
+                T.reinterpret(T.broadcast(word, lanes), dtype=broadcast_dtype),
+                B.vload([0, 0], weights_dtype),
+                dtype=acc_dtype,
+            )
+
+    return implementation
+
+
 def _vnni():
     """vpdpbusd on <64 x i8> operands, as LLVM >= 20 declares it (TVM 0.27's own dot_16x4_vnni
     passes <16 x i32> and fails the verifier of its bundled LLVM 22)."""
-
-    @T.prim_func(s_tir=True)
-    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
-        A = T.match_buffer(a, (4,), "uint8", offset_factor=1)
-        B = T.match_buffer(b, (16, 4), "int8", offset_factor=1)
-        C = T.match_buffer(c, (16,), "int32", offset_factor=1)
-        with T.sblock("root"):
-            T.reads(C[0:16], A[0:4], B[0:16, 0:4])
-            T.writes(C[0:16])
-            word = T.reinterpret(A.vload([0], "uint8x4"), dtype="int32")
-            C[T.ramp(T.int32(0), 1, 16)] = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.x86.avx512.vpdpbusd.512"),
-                C.vload([0], "int32x16"),
-                T.reinterpret(T.broadcast(word, 16), dtype="uint8x64"),
-                B.vload([0, 0], "int8x64"),
-                dtype="int32x16",
-            )
-
-    return implementation
+    return _one_instruction(VNNI, "llvm.x86.avx512.vpdpbusd.512")
 
 
 def _sdot():
-    @T.prim_func(s_tir=True)
-    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
-        A = T.match_buffer(a, (4,), "int8", offset_factor=1)
-        B = T.match_buffer(b, (4, 4), "int8", offset_factor=1)
-        C = T.match_buffer(c, (4,), "int32", offset_factor=1)
-        with T.sblock("root"):
-            T.reads(C[0:4], A[0:4], B[0:4, 0:4])
-            T.writes(C[0:4])
-            word = T.reinterpret(A.vload([0], "int8x4"), dtype="int32")
-            C[T.ramp(T.int32(0), 1, 4)] = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.sdot.v4i32.v16i8"),
-                C.vload([0], "int32x4"),
-                T.reinterpret(T.broadcast(word, 4), dtype="int8x16"),
-                B.vload([0, 0], "int8x16"),
-                dtype="int32x4",
-            )
-
-    return implementation
+    return _one_instruction(SDOT, "llvm.aarch64.neon.sdot.v4i32.v16i8")
 
 
 def _neon():

@@ -44,6 +44,31 @@ def assert_usage_error(result: subprocess.CompletedProcess, *fragments: str) -> 
 
 TINY_MODEL = {"alpha": 0.25, "resolution": 32}
 LOG_DEVICE = ("x86", "avx2")  # a named device: the same target on every x86 machine with AVX2
+TINY_MODEL_FLAGS = (
+    "--alpha",
+    str(TINY_MODEL["alpha"]),
+    "--resolution",
+    str(TINY_MODEL["resolution"]),
+)
+
+
+def compile_tiny(output: Path, *flags: str) -> subprocess.CompletedProcess:
+    """`compile` the TINY_MODEL MobileNet (0.25/32) with `flags` into `output` (a later --alpha or
+    --resolution in `flags` wins)."""
+    return run_cli("compile", *TINY_MODEL_FLAGS, *flags, "-o", str(output))
+
+
+def tune_on(device, log, tasks, trials, search="template", heuristic_first=False, **kwargs):
+    """tune_tasks of `tasks` on `device` in `search`'s design space, printing nothing unless
+    `print_fn` is given; with `heuristic_first`, each task's heuristic schedule is measured first,
+    as `tune` does. `kwargs` go to tune_tasks (builder, runner, ...)."""
+    from tvm_mobilenet.tune.spaces import search_on
+    from tvm_mobilenet.tune.tuner import tune_tasks
+
+    space_for, heuristic = search_on(device, search)
+    kwargs.setdefault("print_fn", lambda _: None)
+    start_from = heuristic if heuristic_first else None
+    return tune_tasks(tasks, trials, log, device.target, space_for, start_from=start_from, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +90,17 @@ def tiny_log(tmp_path_factory) -> Path:
     )
     tune(args, print_fn=lambda _: None)
     return log_dir
+
+
+@pytest.fixture(scope="module")
+def opencl():
+    """An OpenCL device here (PoCL), or the test is skipped, saying why and how to fix it."""
+    from tvm_mobilenet.compile.opencl_check import OpenclDevice
+
+    try:
+        return OpenclDevice()
+    except Exception as err:  # no pyopencl or no device: say which and how to fix
+        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="session")

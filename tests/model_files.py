@@ -15,19 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tvm_mobilenet.model.architecture import SEPARABLE_BLOCKS
+
 ALPHA, RESOLUTION, CLASSES = 0.25, 32, 100
-# Channels of MobileNet v1's depthwise-separable blocks at alpha=1, and their strides.
-BLOCKS = [
-    (64, 1),
-    (128, 2),
-    (128, 1),
-    (256, 2),
-    (256, 1),
-    (512, 2),
-    *[(512, 1)] * 5,
-    (1024, 2),
-    (1024, 1),
-]
 
 
 def require(module: str):
@@ -59,7 +49,7 @@ def torch_mobilenet(extra=None):
             width = lambda c: max(int(c * ALPHA), 8)  # noqa: E731
             layers = conv_bn(3, width(32), 2) + ([extra] if extra is not None else [])
             cin = width(32)
-            for cout, stride in BLOCKS:
+            for cout, stride in SEPARABLE_BLOCKS:
                 layers += conv_bn(cin, cin, stride, groups=cin) + conv_bn(
                     cin, width(cout), 1, kernel=1
                 )
@@ -148,7 +138,7 @@ def keras_tflite(path: Path, extra=None) -> Path:
 
     image = keras.Input((RESOLUTION, RESOLUTION, 3), batch_size=1, name="image")
     x = conv_bn(image, 8, 2)
-    for filters, stride in BLOCKS[:5]:
+    for filters, stride in SEPARABLE_BLOCKS[:5]:
         x = conv_bn(x, None, stride, depthwise=True)
         x = conv_bn(x, max(int(filters * ALPHA), 8), 1, kernel=1)
     x = layers.GlobalAveragePooling2D()(x)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, assert_usage_error, run_cli
+from tests.conftest import ROOT, assert_usage_error, compile_tiny, run_cli
 from tvm_mobilenet.bench.registry import PEERS
 from tvm_mobilenet.cli.bench import ALL_PEERS
 
@@ -150,9 +150,7 @@ def test_processes_mode_reports_each_process_median(tmp_path):
 
 def test_profile_names_each_kernel_of_the_model(tmp_path):
     module, out = tmp_path / "tiny.so", tmp_path / "profile.json"
-    built = run_cli(
-        "compile", "--alpha", "0.25", "--resolution", "32", "--no-log", "-o", str(module)
-    )
+    built = compile_tiny(module, "--no-log")
     assert built.returncode == 0, built.stderr[-3000:]
     result = run_cli(
         "bench", "--profile", "--module", str(module), *TINY, "--json", str(out), cwd=tmp_path

@@ -7,8 +7,9 @@ from tvm_mobilenet.model.source import load_model
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.catalogue import find_logs
 from tvm_mobilenet.tune.log import open_log
-from tvm_mobilenet.tune.spaces import space_generator
-from tvm_mobilenet.tune.tuner import most_promising, split_budget, tune_tasks
+from tvm_mobilenet.tune.tuner import most_promising, split_budget
+
+from .conftest import tune_on
 
 MOBILENET = ModelConfig(1.0, 224)
 TINY = ModelConfig(0.25, 32)
@@ -58,15 +59,7 @@ def test_a_tiny_tune_spends_exactly_its_budget_and_resumes_to_nothing(tmp_path, 
     log = open_log(tmp_path, host_device.label, host_device.target_config, TINY.key, create=True)
 
     def tune(lines):
-        return tune_tasks(
-            tasks,
-            [1, 1],
-            log,
-            host_device.target,
-            lambda task: space_generator(task, "both", "x86", host_device.target),
-            print_fn=lines.append,
-            by_gain=3,
-        )
+        return tune_on(host_device, log, tasks, [1, 1], "both", print_fn=lines.append, by_gain=3)
 
     lines = []
     report = tune(lines)

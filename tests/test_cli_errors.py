@@ -12,7 +12,7 @@ from tvm_mobilenet.errors import WeightsError
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.weights import load_weights, random_weights, save_weights
 
-from .conftest import LOG_DEVICE, TINY_MODEL, assert_usage_error, run_cli
+from .conftest import LOG_DEVICE, assert_usage_error, compile_tiny, run_cli
 
 
 @pytest.mark.parametrize(
@@ -74,9 +74,8 @@ def snapshot(directory):
 
 
 def compile_with_log(log_dir, output, *flags):
-    model = ["--alpha", str(TINY_MODEL["alpha"]), "--resolution", str(TINY_MODEL["resolution"])]
     device = ["--target", LOG_DEVICE[0], "--device", LOG_DEVICE[1]]
-    return run_cli("compile", *model, *device, "--log-dir", str(log_dir), "-o", str(output), *flags)
+    return compile_tiny(output, *device, "--log-dir", str(log_dir), *flags)
 
 
 def test_log_for_another_model(tmp_path, log_dir):
@@ -111,18 +110,7 @@ def test_run_rejects_a_file_that_is_not_a_module(tmp_path):
 
 def test_mismatch_leaves_no_valid_looking_file(tmp_path):
     output = tmp_path / "m.so"
-    result = run_cli(
-        "compile",
-        "--alpha",
-        "0.25",
-        "--resolution",
-        "32",
-        "--no-log",
-        "--tolerance",
-        "0",
-        "-o",
-        str(output),
-    )
+    result = compile_tiny(output, "--no-log", "--tolerance", "0")
     assert_usage_error(result, "disagrees with the float64 reference")
     assert not output.exists() and not list(tmp_path.glob("*.so"))
 

@@ -14,7 +14,7 @@ from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
 
-from .conftest import run_cli
+from .conftest import compile_tiny, run_cli
 from .emulated import require_emulation_setup
 
 CONFIG = ModelConfig(0.25, 32)
@@ -22,17 +22,7 @@ CONFIG = ModelConfig(0.25, 32)
 
 def compile_so(tmp_path, target_flags, name):
     output = tmp_path / name
-    result = run_cli(
-        "compile",
-        *target_flags,
-        "--alpha",
-        "0.25",
-        "--resolution",
-        "32",
-        "--no-log",
-        "-o",
-        str(output),
-    )
+    result = compile_tiny(output, *target_flags, "--no-log")
     assert result.returncode == 0, result.stderr
     return output
 

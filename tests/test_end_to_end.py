@@ -12,10 +12,8 @@ from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.log import RECORD_FILE, open_log
-from tvm_mobilenet.tune.spaces import space_generator
-from tvm_mobilenet.tune.tuner import tune_tasks
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, compile_tiny, tune_on
 
 CONFIG = ModelConfig(0.25, 32)
 TRIALS = 3
@@ -30,14 +28,7 @@ def tune_two_tasks(log_dir, device):
     ]
     log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
     lines = []
-    report = tune_tasks(
-        chosen,
-        [TRIALS, TRIALS],
-        log,
-        device.target,
-        lambda task: space_generator(task, "both", device.schedule_family, device.target),
-        print_fn=lines.append,
-    )
+    report = tune_on(device, log, chosen, [TRIALS, TRIALS], "both", print_fn=lines.append)
     return report, lines, tasks
 
 
@@ -64,17 +55,7 @@ def test_tune_resume_compile_run(tmp_path, host_device):
 
     # Step 3. Compile with the records; the untuned tasks are named.
     output = tmp_path / "mobilenet.so"
-    result = run_cli(
-        "compile",
-        "--alpha",
-        "0.25",
-        "--resolution",
-        "32",
-        "--log-dir",
-        str(log_dir),
-        "-o",
-        str(output),
-    )
+    result = compile_tiny(output, "--log-dir", str(log_dir))
     assert result.returncode == 0, result.stderr
     untuned = [
         line for line in result.stdout.splitlines() if line.startswith("warning: no tuning record")

@@ -22,7 +22,7 @@ from tvm_mobilenet.model import reference
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
 
-from .conftest import assert_usage_error, run_cli
+from .conftest import assert_usage_error, run_cli, tune_on
 from .emulated import free_port, require_emulation_setup
 
 CONFIG = ModelConfig(0.25, 32)
@@ -139,8 +139,6 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
     from tvm_mobilenet.tasks.extract import extract_tasks
     from tvm_mobilenet.tune.log import open_log
     from tvm_mobilenet.tune.measure import RpcSettings, cross_export, make_builder, make_runner
-    from tvm_mobilenet.tune.spaces import space_generator
-    from tvm_mobilenet.tune.tuner import tune_tasks
 
     trials = 4
     device = load_device("arm", "rasp4b")
@@ -152,16 +150,7 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
         log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
         builder = make_builder(cross_export(cross_compiler(device)))
         runner = make_runner(RpcSettings(farm["tracker"], KEY, timeout_sec=90))
-        report = tune_tasks(
-            [task],
-            [trials],
-            log,
-            device.target,
-            lambda t: space_generator(t, "auto", device.schedule_family, device.target),
-            builder=builder,
-            runner=runner,
-            print_fn=lambda line: None,
-        )
+        report = tune_on(device, log, [task], [trials], "auto", builder=builder, runner=runner)
         return report, log
 
     # Step 1. Tune over both devices; one dies while it measures a candidate.

@@ -18,10 +18,9 @@ from tvm_mobilenet.model.source import ModelFile
 from tvm_mobilenet.schedules.templates import apply_template, template_kind
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.log import open_log
-from tvm_mobilenet.tune.spaces import space_generator
-from tvm_mobilenet.tune.tuner import tune_tasks
 
 from . import model_files
+from .conftest import tune_on
 
 SIZE = model_files.KERAS_RESOLUTION
 SHAPE = (1, SIZE, SIZE, 3)
@@ -105,18 +104,10 @@ def test_compile_matches_the_tflite_interpreter(family, keras_file, host_device,
 @pytest.mark.slow
 def test_tune_a_5x5_depthwise_task_of_v3small(keras_file, host_device, tmp_path):
     source = ModelFile(keras_file("v3small"), SHAPE)
-    target, family = host_device.target, host_device.schedule_family
-    tasks = extract_tasks(source.module(), target, "depthwise")
+    tasks = extract_tasks(source.module(), host_device.target, "depthwise")
     task = min((t for t in tasks if "k5x5" in t.shape), key=lambda t: t.flops)
     log = open_log(tmp_path, host_device.label, host_device.target_config, source.key, create=True)
-    report = tune_tasks(
-        [task],
-        [3],
-        log,
-        target,
-        lambda t: space_generator(t, "template", family, target),
-        print_fn=lambda _: None,
-    )
+    report = tune_on(host_device, log, [task], [3])
     records = log.records_of(task.mod)
     assert len(records) == 3 and report.results[0].measured_now == 3
     run_secs = [max(float(s) for s in r.run_secs) for r in records]

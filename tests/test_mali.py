@@ -14,7 +14,6 @@ from tvm import s_tir
 
 from tvm_mobilenet.compile.opencl_check import (
     LAYER_TOLERANCE,
-    OpenclDevice,
     check_layer,
     kernel_launch,
     scheduled_function,
@@ -43,14 +42,6 @@ FULL_SIZE_SHAPES = {
 
 
 TASKS = task_ids(ModelConfig(0.25, 64)) + task_ids(ModelConfig(1.0, 224), FULL_SIZE_SHAPES)
-
-
-@pytest.fixture(scope="module")
-def opencl():
-    try:
-        return OpenclDevice()
-    except Exception as err:  # no pyopencl or no device: say which and how to fix
-        pytest.skip(str(err))
 
 
 def test_every_kind_is_covered():

@@ -17,11 +17,9 @@ from tvm_mobilenet.model.source import ModelFile
 from tvm_mobilenet.schedules.templates import template_kind
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.log import META_FILE, open_log
-from tvm_mobilenet.tune.spaces import space_generator
-from tvm_mobilenet.tune.tuner import tune_tasks
 
 from . import model_files
-from .conftest import ROOT, assert_usage_error, run_cli
+from .conftest import ROOT, assert_usage_error, run_cli, tune_on
 
 TOLERANCE = 1e-4
 FORMATS = ("onnx", "tflite", "pt2")
@@ -123,16 +121,7 @@ def test_tune_a_depthwise_task_of_a_tflite_model_then_compile_with_it(
     log = open_log(
         tmp_path / "log", host_device.label, host_device.target_config, source.key, create=True
     )
-    report = tune_tasks(
-        tasks[:1],
-        [2],
-        log,
-        host_device.target,
-        lambda task: space_generator(
-            task, "template", host_device.schedule_family, host_device.target
-        ),
-        print_fn=lambda line: None,
-    )
+    report = tune_on(host_device, log, tasks[:1], [2])
     assert report.measured_now == 2 and report.results[0].best_seconds is not None
     meta = json.loads((tmp_path / "log" / META_FILE).read_text())
     assert meta["model"]["file"] == "mobilenet.tflite" and len(meta["model"]["sha256"]) == 64

@@ -11,8 +11,9 @@ from tvm_mobilenet.model.source import load_model
 from tvm_mobilenet.schedules.templates import heuristic_schedule
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.log import open_log
-from tvm_mobilenet.tune.spaces import space_generator
 from tvm_mobilenet.tune.tuner import tune_tasks
+
+from .conftest import tune_on
 
 CONFIG = ModelConfig(0.25, 32)
 
@@ -41,15 +42,7 @@ def test_template_search_starts_from_the_heuristic_and_writes_valid_records(tmp_
     task = depthwise_task(host_device)
     log = open_log(tmp_path, host_device.label, host_device.target_config, CONFIG.key, create=True)
     family, target = host_device.schedule_family, host_device.target
-    report = tune_tasks(
-        [task],
-        [3],
-        log,
-        target,
-        lambda t: space_generator(t, "template", family, target),
-        start_from=lambda t: heuristic_schedule(t.mod, family, target),
-        print_fn=lambda _: None,
-    )
+    report = tune_on(host_device, log, [task], [3], heuristic_first=True)
     records = log.records_of(task.mod)
     assert len(records) == 3 and report.results[0].measured_now == 3
     assert all(max(float(s) for s in r.run_secs) < 1e-2 for r in records)

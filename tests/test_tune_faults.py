@@ -25,10 +25,9 @@ from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.log import META_FILE, RECORD_FILE, open_log
 from tvm_mobilenet.tune.measure import make_builder
 from tvm_mobilenet.tune.progress import mean_seconds
-from tvm_mobilenet.tune.spaces import space_generator
-from tvm_mobilenet.tune.tuner import allocate_trials, tune_tasks
+from tvm_mobilenet.tune.tuner import allocate_trials
 
-from .conftest import LOG_DEVICE, ROOT, TINY_MODEL, assert_usage_error, run_cli
+from .conftest import LOG_DEVICE, ROOT, TINY_MODEL, assert_usage_error, run_cli, tune_on
 
 CONFIG = ModelConfig(**TINY_MODEL)
 TUNE_FLAGS = [
@@ -172,16 +171,7 @@ def test_a_task_whose_records_all_failed_is_tuned_by_the_same_command(tmp_path):
     def tune(builder=None):
         log = open_log(tmp_path, device.label, device.target_config, CONFIG.key, create=True)
         try:
-            return tune_tasks(
-                [task],
-                [3],
-                log,
-                target,
-                lambda t: space_generator(t, "template", family, target),
-                builder=builder,
-                start_from=lambda t: heuristic_schedule(t.mod, family, target),
-                print_fn=lambda _: None,
-            )
+            return tune_on(device, log, [task], [3], heuristic_first=True, builder=builder)
         finally:
             log.close()
 

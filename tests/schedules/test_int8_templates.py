@@ -13,7 +13,7 @@ import tvm
 from tvm import relax, s_tir
 
 from tvm_mobilenet.compile.build import build
-from tvm_mobilenet.compile.opencl_check import OpenclDevice, kernel_launch
+from tvm_mobilenet.compile.opencl_check import kernel_launch
 from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.schedules.templates import apply_template, int8_params, template_kind
 from tvm_mobilenet.tasks.extract import fuse
@@ -122,14 +122,6 @@ def test_arm_without_dotprod_and_avx512_vnni_compile(item):
     neon = assembly(layer, NEON)
     assert "smull" in neon and "sdot" not in neon
     assert "vpdpbusd" in assembly(layer, VNNI)
-
-
-@pytest.fixture(scope="module")
-def opencl():
-    try:
-        return OpenclDevice()
-    except Exception as err:  # no pyopencl or no device: say which and how to fix
-        pytest.skip(str(err))
 
 
 @pytest.mark.parametrize("item", LAYERS, ids=IDS)

@@ -11,11 +11,10 @@ from pathlib import Path
 from tvm_mobilenet.devices import DeviceSpec
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
-from tvm_mobilenet.schedules.templates import heuristic_schedule
 from tvm_mobilenet.tasks.extract import Task, extract_tasks
 from tvm_mobilenet.tune.log import RECORD_FILE, open_log
 from tvm_mobilenet.tune.progress import mean_seconds
-from tvm_mobilenet.tune.spaces import space_generator
+from tvm_mobilenet.tune.spaces import search_on
 from tvm_mobilenet.tune.tuner import tune_tasks
 
 STYLES = ("template", "auto")
@@ -64,22 +63,17 @@ def compare_search(
 ) -> list[Curve]:
     """Tune each selected task from an empty log once per style with `trials` trials."""
     curves = []
-    target, family = device.target, device.schedule_family
     for task in select_tasks(config, device, every):
         for style in STYLES:
             with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_compare_") as scratch:
                 log = open_log(scratch, device.label, device.target_config, config.key, create=True)
-                start_from = (
-                    (lambda t: heuristic_schedule(t.mod, family, target))
-                    if style == "template"
-                    else None
-                )
+                space_for, start_from = search_on(device, style)
                 tune_tasks(
                     [task],
                     [trials],
                     log,
-                    target,
-                    lambda t, s=style: space_generator(t, s, family, target),
+                    device.target,
+                    space_for,
                     start_from=start_from,
                     print_fn=lambda line, s=style: print_fn(f"{s:8s} {line}"),
                 )

@@ -154,6 +154,18 @@ def add_rpc_args(parser: argparse.ArgumentParser, ndk: bool = True) -> None:
         )
 
 
+def add_device_build_args(
+    parser: argparse.ArgumentParser, weights: bool = True, files: bool = True, rpc: bool = True
+) -> None:
+    """The flags of the commands that build the model for a device (tune, compile, verify): the
+    model (see add_model_args), --target/--device/--log-dir, int8 and, with `rpc`, the farm."""
+    add_model_args(parser, weights=weights, files=files)
+    add_target_args(parser)
+    add_precision_args(parser)
+    if rpc:
+        add_rpc_args(parser)
+
+
 def rpc_settings(args, device=None):
     """RpcSettings from --rpc-tracker/--rpc-key (or TVM's environment variables); None if no tracker
     given.

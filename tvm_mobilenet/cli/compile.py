@@ -13,10 +13,7 @@ from pathlib import Path
 
 from tvm_mobilenet.cli.common import (
     Parser,
-    add_model_args,
-    add_precision_args,
-    add_rpc_args,
-    add_target_args,
+    add_device_build_args,
     model_device_and_log_dir,
     rpc_settings,
 )
@@ -28,10 +25,7 @@ def main(argv=None, prog=None) -> int:
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.compile", description=__doc__.splitlines()[0]
     )
-    add_model_args(parser)
-    add_target_args(parser)
-    add_precision_args(parser)
-    add_rpc_args(parser)
+    add_device_build_args(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
     parser.add_argument(
         "--no-log", action="store_true", help="ignore tuning records (an untuned build)"

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from tvm_mobilenet.cli.common import (
     Parser,
-    add_model_args,
-    add_precision_args,
-    add_rpc_args,
-    add_target_args,
+    add_device_build_args,
     model_device_and_log_dir,
     rpc_settings,
 )
@@ -51,10 +48,7 @@ def main(argv=None, prog=None) -> int:
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.tune", description=__doc__.splitlines()[0]
     )
-    add_model_args(parser, weights=False)  # tuning does not depend on the weights' values
-    add_target_args(parser)
-    add_precision_args(parser)
-    add_rpc_args(parser)
+    add_device_build_args(parser, weights=False)  # tuning does not depend on the weights' values
     parser.add_argument(
         "--trials",
         type=int,

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from tvm_mobilenet.cli.common import (
     Parser,
-    add_model_args,
-    add_precision_args,
-    add_target_args,
+    add_device_build_args,
     model_device_and_log_dir,
 )
 
@@ -22,9 +20,8 @@ def main(argv=None, prog=None) -> int:
     parser = Parser(
         prog=prog or "python -m tvm_mobilenet.verify", description=__doc__.splitlines()[0]
     )
-    add_model_args(parser, weights=False, files=False)  # random inputs per layer: no weights
-    add_target_args(parser)
-    add_precision_args(parser)
+    # random inputs per layer: no weights, no model file, and no farm (it runs here, on OpenCL)
+    add_device_build_args(parser, weights=False, files=False, rpc=False)
     parser.add_argument(
         "--no-log", action="store_true", help="ignore tuning records (the untuned kernels)"
     )

@@ -371,17 +371,7 @@ def start_tracker(
             f"check with `python -m tvm_mobilenet.farm status --tracker {tracker}`); "
             "choose another with --port"
         )
-    command = [
-        sys.executable,
-        "-m",
-        "tvm.exec.rpc_tracker",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--port-end",
-        str(port + 1),
-    ]
+    command = [sys.executable, "-m", "tvm.exec.rpc_tracker", *_bind_exactly(host, port)]
     process = _spawn(
         "tracker", f"tracker-{port}", command, dict(os.environ), state_dir or default_state_dir()
     )
@@ -399,6 +389,12 @@ def start_tracker(
             time.sleep(0.3)
     process.stop()
     raise FarmUnavailableError(f"the tracker did not answer on {tracker} within {timeout:.0f} s")
+
+
+def _bind_exactly(host: str, port: int) -> list[str]:
+    """The flags of TVM's rpc_tracker and rpc_server that bind host:port and no other port (they
+    otherwise search the range [--port, --port-end))."""
+    return ["--host", host, "--port", str(port), "--port-end", str(port + 1)]
 
 
 def _port_answers(tracker: Tracker) -> bool:
@@ -448,12 +444,7 @@ def start_emulated_devices(
             *python,
             "-c",
             _SERVER_BOOT,
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--port-end",
-            str(port + 1),
+            *_bind_exactly(host, port),
             "--tracker",
             str(tracker),
             "--key",
