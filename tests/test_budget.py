@@ -1,4 +1,5 @@
-"""The tuning budget: an equal first share per task, the rest spent a batch at a time by gain."""
+"""The tuning budget: an equal first share per task, the rest spent a batch at a time by gain;
+the cost model learns from every measured candidate."""
 
 import tvm
 
@@ -7,7 +8,7 @@ from tvm_mobilenet.model.source import load_model
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.catalogue import find_logs
 from tvm_mobilenet.tune.log import open_log
-from tvm_mobilenet.tune.tuner import most_promising, split_budget
+from tvm_mobilenet.tune.tuner import make_cost_model, most_promising, split_budget
 
 from .conftest import tune_on
 
@@ -58,16 +59,28 @@ def test_a_tiny_tune_spends_exactly_its_budget_and_resumes_to_nothing(tmp_path, 
     tasks = [t for t in extract_tasks(mod, host_device.target) if t.kind == "depthwise"][:2]
     log = open_log(tmp_path, host_device.label, host_device.target_config, TINY.key, create=True)
 
-    def tune(lines):
-        return tune_on(host_device, log, tasks, [1, 1], "both", print_fn=lines.append, by_gain=3)
+    def tune(lines, cost_model=None):
+        return tune_on(
+            host_device,
+            log,
+            tasks,
+            [1, 1],
+            "both",
+            heuristic_first=True,
+            print_fn=lines.append,
+            by_gain=3,
+            cost_model=cost_model,
+        )
 
-    lines = []
-    report = tune(lines)
+    lines, cost_model = [], make_cost_model()
+    report = tune(lines, cost_model)
     valid = [len(log.valid_records_of(t.mod)) for t in tasks]
     assert sum(valid) == 5 and min(valid) >= 1
     assert [r.trials for r in report.results] == valid
     assert report.measured_now == 5
     assert sum("by gain:" in line for line in lines) >= 1
+    # XGBoost learned from all five, the two heuristic schedules measured before any search too
+    assert sum(len(group.costs) for group in cost_model.data.values()) == 5
     again = []
     assert tune(again).measured_now == 0
     assert not any("by gain:" in line for line in again)

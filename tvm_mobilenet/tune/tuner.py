@@ -187,7 +187,7 @@ class _Run:
     progress: Progress
     ctrl_c: CtrlC
     callbacks: list  # the caller's, run after each batch is in the log
-    cost_model: object = field(default_factory=make_cost_model)
+    cost_model: object
     stop: StopIfNeeded = field(init=False)
 
     def measure_callbacks(self, task: Task) -> list:
@@ -254,14 +254,27 @@ def measure_schedules(run: _Run, task: Task, schedules: list) -> list[Measured]:
         for i in to_run:
             ms.utils.remove_build_dir(built[i].artifact_path)
     workload = run.log.commit_workload(task.mod)
-    results = []
+    results, measured = [], []
     for i, sch in enumerate(schedules):
         error = built[i].error_msg or ran[i].error_msg
         run_secs = None if built[i].error_msg else ran[i].run_secs
         commit(run.log, workload, sch.trace, run.target, args_info, run_secs, error, run.ctrl_c)
         results.append((None, error) if error else (mean_seconds(run_secs), None))
+        measured.append(ms.runner.RunnerResult(None if error else run_secs, error))
     run.log.check_written()
+    _teach_cost_model(run, task, schedules, args_info, measured)
     return results
+
+
+def _teach_cost_model(run: _Run, task: Task, schedules: list, args_info, measured: list) -> None:
+    """Train the shared XGBoost model on schedules measured outside a search (the heuristic and
+    warm-start ones), as MetaSchedule's UpdateCostModel does after each searched batch: the search
+    that follows ranks its first candidates with them."""
+    context = ms.TuneContext(
+        mod=task.mod, target=run.target, task_name=task.name, num_threads=available_cores()
+    )
+    candidates = [ms.MeasureCandidate(sch, args_info) for sch in schedules]
+    run.cost_model.update(context, candidates, measured)
 
 
 def _firsts_to_measure(log: TuningLog, task: Task, start_from, warm_from) -> list:
@@ -388,6 +401,7 @@ def tune_tasks(
     callbacks=(),
     warm_from: Callable[[Task], list] | None = None,
     by_gain: int = 0,
+    cost_model=None,
 ) -> TuneReport:
     """Bring each task up to its number of valid trials in the log; valid records already there
     count, failed ones (kept for diagnosis) do not, so a resumed run retries them.
@@ -400,7 +414,8 @@ def tune_tasks(
     trials). `callbacks` are extra MetaSchedule measure callbacks (run after each measured batch
     is in the log; one that stops the run keeps its typed error in `.error`). `by_gain` more trials
     then go, a batch at a time, where they promise most (see FIRST_SHARE); a resumed run counts
-    every valid record against `sum(trials) + by_gain`. Raises TuningError
+    every valid record against `sum(trials) + by_gain`. `cost_model` (default `make_cost_model()`)
+    learns from every measured candidate, the ones measured first included. Raises TuningError
     for a task that ends with no valid candidate (all rejected or failed), after the others are
     tuned; KeyboardInterrupt within seconds of a Ctrl-C, every record kept."""
     import_tensor_intrinsics()  # before MetaSchedule does it the slow way
@@ -427,6 +442,7 @@ def tune_tasks(
         progress,
         ctrl_c,
         list(callbacks),
+        cost_model or make_cost_model(),
     )
     report = TuneReport(str(log.path))
     ctrl_c.install()
