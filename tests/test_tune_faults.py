@@ -134,7 +134,7 @@ def tune_process(tmp_path):
 def test_a_second_tune_on_the_log_exits_2_and_ctrl_c_stops_the_first(tune_process):
     """Two terminals, one log: the second tune names the first and leaves; the first, sent
     SIGINT while it measures a task's heuristic schedule, stops within seconds."""
-    tune = tune_process(trials=18)  # 2 per task: the heuristic schedule, then a search
+    tune = tune_process(trials=18)  # each task's heuristic schedule, then 9 trials by gain
     tune.wait_for(HEURISTIC_STARTS)
     second = run_cli("tune", *TUNE_FLAGS, *tune_args(18, tune.log_dir))
     assert_usage_error(second, f"is in use by pid {tune.proc.pid}", "--log-dir")
@@ -149,7 +149,7 @@ def test_a_second_tune_on_the_log_exits_2_and_ctrl_c_stops_the_first(tune_proces
 def test_ctrl_c_during_the_search_to_the_whole_process_group(tune_process):
     """A terminal's Ctrl-C reaches the tune and its measuring workers alike."""
     tune = tune_process(trials=18, new_session=True)
-    tune.wait_for("trials 1/2")  # the heuristic is in the log; the search batch has started
+    tune.wait_for("by gain:")  # the heuristics are in the log; the search batch has started
     time.sleep(2)
     before, workers = committed_lines(tune.log_dir), tune.workers()
     os.killpg(tune.proc.pid, signal.SIGINT)
