@@ -7,7 +7,8 @@ labels them depthwise / pointwise and the same templates apply.
 
 A quantized TFLite file (int8 input, what TFLiteConverter writes with TFLITE_BUILTINS_INT8) is
 rewritten into integer arithmetic (quantized.py) with the given `Int8Options`: its tasks are int8
-depthwise / pointwise convolutions.
+depthwise / pointwise convolutions. An ONNX QDQ file takes the same path after qdq.py has brought
+the ONNX frontend's graph into the TFLite frontend's form.
 """
 
 from __future__ import annotations
