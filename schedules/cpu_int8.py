@@ -80,14 +80,22 @@ def _same_pixels(sch: s_tir.Schedule) -> bool:
     return data[1:3] == out[1:3]
 
 
+# TVM 0.27's LowerTVMBuiltin keeps CPU allocations below 1024 bytes on the stack (registers, after
+# LLVM) and gives larger ones a TVMBackendAllocWorkspace / FreeWorkspace pair: for the accumulator
+# tile, one per iteration of the parallel loop. The heuristic tile stays below it.
+STACK_ALLOCA_BYTES = 1024
+
+
 def register_tile(pixels: int, vectors: int, params: Int8Params) -> tuple[int, int]:
-    """Heuristic (columns, vectors) of the pointwise tile: the most accumulators within the budget,
-    from divisors of the pixel count and of the output-channel vectors; ties go to more vectors
-    (each broadcast input word then feeds more multiply-adds)."""
+    """Heuristic (columns, vectors) of the pointwise tile: the most accumulators within the budget
+    (and, in bytes, below STACK_ALLOCA_BYTES: VNNI's 4 x 4 tile of 16 int32 is 1024), from divisors
+    of the pixel count and of the output-channel vectors; ties go to more vectors (each broadcast
+    input word then feeds more multiply-adds)."""
+    budget = min(params.max_accumulators, (STACK_ALLOCA_BYTES - 1) // (params.dot.lanes * 4))
     best = (1, 1)
     for v in range(1, params.max_vectors + 1):
         for c in range(1, params.max_columns + 1):
-            fits = vectors % v == 0 and pixels % c == 0 and c * v <= params.max_accumulators
+            fits = vectors % v == 0 and pixels % c == 0 and c * v <= budget
             if fits and (c * v, v) > (best[0] * best[1], best[1]):
                 best = (c, v)
     return best

@@ -12,6 +12,12 @@ it has none for AVX2; these are registered under our own names, on first use (`r
 | VNNI          | x86 AVX-512 VNNI| u8 x s8 | vpdpbusd                                       |
 | SDOT          | ARM +dotprod    | s8 x s8 | sdot                                           |
 | NEON          | ARM NEON        | s8 x s8 | smull x2, saddlp x2, addp                      |
+
+Intermediate values are `T.meta_var`s (substituted into the one final store): TVM 0.27's TVMScript
+makes a plain `x = expr` a one-element local buffer, which the CPU lowering turned into a
+TVMBackendAllocWorkspace / FreeWorkspace pair per buffer in every iteration of the parallel loop.
+That made the 64x64x16 -> 32 int8 pointwise kernel ~20x slower than its fp32 twin (1 thread, znver3,
+2026-11-26: 1.3-1.6 ms against 64 us); without them it is a plain register tile.
 """
 
 from __future__ import annotations
@@ -69,22 +75,28 @@ def _avx2_sign():
         with T.sblock("root"):
             T.reads(C[0:8], A[0:4], B[0:8, 0:4])
             T.writes(C[0:8])
-            word = T.reinterpret(A.vload([0], "int8x4"), dtype="int32")
-            a_vec = T.reinterpret(T.broadcast(word, 8), dtype="int8x32")
-            a_abs = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.abs"), a_vec, T.bool(False), dtype="int8x32"
+            word = T.meta_var(T.reinterpret(A.vload([0], "int8x4"), dtype="int32"))
+            a_vec = T.meta_var(T.reinterpret(T.broadcast(word, 8), dtype="int8x32"))
+            a_abs = T.meta_var(
+                T.call_llvm_pure_intrin(
+                    T.llvm_lookup_intrinsic_id("llvm.abs"), a_vec, T.bool(False), dtype="int8x32"
+                )
             )
-            w_signed = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.x86.avx2.psign.b"),
-                B.vload([0, 0], "int8x32"),
-                a_vec,
-                dtype="int8x32",
+            w_signed = T.meta_var(
+                T.call_llvm_pure_intrin(
+                    T.llvm_lookup_intrinsic_id("llvm.x86.avx2.psign.b"),
+                    B.vload([0, 0], "int8x32"),
+                    a_vec,
+                    dtype="int8x32",
+                )
             )
-            pairs = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.x86.avx2.pmadd.ub.sw"),
-                a_abs,
-                w_signed,
-                dtype="int16x16",
+            pairs = T.meta_var(
+                T.call_llvm_pure_intrin(
+                    T.llvm_lookup_intrinsic_id("llvm.x86.avx2.pmadd.ub.sw"),
+                    a_abs,
+                    w_signed,
+                    dtype="int16x16",
+                )
             )
             C[T.ramp(T.int32(0), 1, 8)] = C.vload([0], "int32x8") + T.call_llvm_pure_intrin(
                 T.llvm_lookup_intrinsic_id("llvm.x86.avx2.pmadd.wd"),
@@ -111,7 +123,7 @@ def _one_instruction(intrinsic: DotIntrinsic, llvm_name: str):
         with T.sblock("root"):
             T.reads(C[0:lanes], A[0:depth], B[0:lanes, 0:depth])
             T.writes(C[0:lanes])
-            word = T.reinterpret(A.vload([0], word_dtype), dtype="int32")
+            word = T.meta_var(T.reinterpret(A.vload([0], word_dtype), dtype="int32"))
             C[T.ramp(T.int32(0), 1, lanes)] = T.call_llvm_pure_intrin(
                 T.llvm_lookup_intrinsic_id(llvm_name),
                 C.vload([0], acc_dtype),
@@ -144,30 +156,38 @@ def _neon():
         with T.sblock("root"):
             T.reads(C[0:4], A[0:4], B[0:4, 0:4])
             T.writes(C[0:4])
-            word = T.reinterpret(A.vload([0], "int8x4"), dtype="int32")
-            a_vec = T.reinterpret(T.broadcast(word, 2), dtype="int8x8")
-            b_vec = B.vload([0, 0], "int8x16")
-            low = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
-                a_vec,
-                T.vectorlow(b_vec, dtype="int8x8"),
-                dtype="int16x8",
+            word = T.meta_var(T.reinterpret(A.vload([0], "int8x4"), dtype="int32"))
+            a_vec = T.meta_var(T.reinterpret(T.broadcast(word, 2), dtype="int8x8"))
+            b_vec = T.meta_var(B.vload([0, 0], "int8x16"))
+            low = T.meta_var(
+                T.call_llvm_pure_intrin(
+                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
+                    a_vec,
+                    T.vectorlow(b_vec, dtype="int8x8"),
+                    dtype="int16x8",
+                )
             )
-            high = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
-                a_vec,
-                T.vectorhigh(b_vec, dtype="int8x8"),
-                dtype="int16x8",
+            high = T.meta_var(
+                T.call_llvm_pure_intrin(
+                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
+                    a_vec,
+                    T.vectorhigh(b_vec, dtype="int8x8"),
+                    dtype="int16x8",
+                )
             )
-            pairs_low = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
-                low,
-                dtype="int32x4",
+            pairs_low = T.meta_var(
+                T.call_llvm_pure_intrin(
+                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
+                    low,
+                    dtype="int32x4",
+                )
             )
-            pairs_high = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
-                high,
-                dtype="int32x4",
+            pairs_high = T.meta_var(
+                T.call_llvm_pure_intrin(
+                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
+                    high,
+                    dtype="int32x4",
+                )
             )
             C[T.ramp(T.int32(0), 1, 4)] = C.vload([0], "int32x4") + T.call_llvm_pure_intrin(
                 T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.addp.v4i32"),

@@ -124,6 +124,18 @@ def test_arm_without_dotprod_and_avx512_vnni_compile(item):
     assert "vpdpbusd" in assembly(layer, VNNI)
 
 
+@pytest.mark.parametrize("device", [AVX2, VNNI, SDOT, NEON], ids=lambda d: d.name)
+def test_dot_intrinsics_allocate_nothing_in_the_kernel(device):
+    """The tensorized pointwise kernel keeps the intrinsic's values in registers: no workspace
+    allocation per iteration (TVMScript's `x = expr` in an intrinsic made one per value and
+    iteration, which made large-map int8 pointwise kernels ~20x slower than fp32; intrin.py)."""
+    layer = next(item[1] for item in POINTWISE if item[1].in_channels == 32)
+    func, _ = conv_function(case_for(layer, device), device)
+    for tuning in (False, True):
+        llvm_ir = tvm.compile(scheduled(func, device, tuning), target=device.target).mod
+        assert "TVMBackendAllocWorkspace" not in llvm_ir.inspect_source("ll"), tuning
+
+
 @pytest.mark.parametrize("item", LAYERS, ids=IDS)
 def test_mali_kernel_compiles(item):
     func, _ = conv_function(case_for(item[1], MALI, "tflite"), MALI)

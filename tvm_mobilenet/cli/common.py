@@ -207,7 +207,7 @@ def _check_precision_flags(args) -> None:
     if getattr(args, "model", None) is not None and args.precision == "int8":
         raise ModelSpecError(
             f"--precision int8 quantizes the built-in MobileNet; --model {args.model.name} is "
-            "used as it is (an int8 TFLite file is compiled to int8 kernels by itself)"
+            "used as it is (an int8 TFLite or QDQ ONNX file is compiled to int8 kernels by itself)"
         )
 
 

@@ -148,11 +148,17 @@ class Int8Agreement:
         )
 
 
+def _same_top1(output: np.ndarray, expected: np.ndarray) -> bool:
+    """Per row, the classes at the maximum share one. An int8 output can tie classes at its
+    maximum, and then each is a top-1 (argmax would pick the first: a one-step difference on one
+    of them, found against ONNX Runtime's int8 kernels, flipped it)."""
+    rows = zip(output.reshape(len(output), -1), expected.reshape(len(expected), -1), strict=True)
+    return all(np.any((got == got.max()) & (want == want.max())) for got, want in rows)
+
+
 def int8_agreement(output: np.ndarray, expected: np.ndarray) -> Int8Agreement:
     steps = np.abs(output.astype(np.int64) - expected.astype(np.int64)).reshape(len(output), -1)
-    top1 = np.array_equal(
-        output.reshape(len(output), -1).argmax(-1), expected.reshape(len(expected), -1).argmax(-1)
-    )
+    top1 = _same_top1(output, expected)
     return Int8Agreement(
         float(np.mean(steps == 0)), float(np.mean(steps <= 1)), int(steps.max()), bool(top1)
     )

@@ -128,14 +128,16 @@ def run_source(
     source_format: str, path: Path, data: np.ndarray, int8_arithmetic: str | None = None
 ) -> tuple[str, np.ndarray]:
     """(framework name, output of `path` on `data`) from the file's own framework; an int8 TFLite
-    file runs in the interpreter whose arithmetic `int8_arithmetic` reproduces; a
+    file runs in the interpreter whose arithmetic `int8_arithmetic` reproduces (an int8 QDQ ONNX
+    file in ONNX Runtime, whose own requantization our "xnnpack" arithmetic follows); a
     framework that fails on the file is a VerificationError (nothing to check against)."""
-    if int8_arithmetic is not None:
+    if int8_arithmetic is not None and source_format == "tflite":
         output = run_tflite(path, np.ascontiguousarray(data, dtype=np.int8), int8_arithmetic)
         return INT8_RESOLVERS[int8_arithmetic][1], np.asarray(output)
     name, runner = RUNTIMES[source_format]
+    dtype = np.int8 if data.dtype == np.int8 else np.float32  # an int8 QDQ ONNX file's input
     try:
-        output = runner(path, np.ascontiguousarray(data, dtype=np.float32))
+        output = runner(path, np.ascontiguousarray(data, dtype=dtype))
     except SourceCheckUnavailable:
         raise
     except Exception as err:  # each runtime raises its own types (onnxruntime's Fail, ...)

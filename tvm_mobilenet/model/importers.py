@@ -7,7 +7,8 @@ labels them depthwise / pointwise and the same templates apply.
 
 A quantized TFLite file (int8 input, what TFLiteConverter writes with TFLITE_BUILTINS_INT8) is
 rewritten into integer arithmetic (quantized.py) with the given `Int8Options`: its tasks are int8
-depthwise / pointwise convolutions.
+depthwise / pointwise convolutions. An ONNX QDQ file takes the same path after qdq.py has brought
+the ONNX frontend's graph into the TFLite frontend's form.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tvm_mobilenet.errors import IntegerizeError, ModelImportError
 from tvm_mobilenet.model.captured_output import captured_output
 from tvm_mobilenet.model.frameworks import INSTALL_HINT, model_format
 from tvm_mobilenet.model.normalize import normalize
+from tvm_mobilenet.model.qdq import to_tflite_form
 from tvm_mobilenet.model.quantized import Int8Options, integerize, is_quantized
 
 # TFLite operators the int8 rewrite turns into integer arithmetic (or keeps, for the final softmax).
@@ -124,9 +126,12 @@ def _onnx_dims(value_info) -> list:
     ]
 
 
-def load_onnx(path: Path, input_shape: tuple[int, ...] | None, int8=None) -> ImportedModel:
-    """A float32 ONNX model (`int8` is unused: a QDQ file imports as the frontend's float
-    quantize / dequantize graph)."""
+def load_onnx(
+    path: Path, input_shape: tuple[int, ...] | None, int8: Int8Options | None = None
+) -> ImportedModel:
+    """A float32 ONNX model, or a QDQ one (QuantizeLinear / DequantizeLinear around float ops;
+    float32 or int8 input), made integer with `int8` (default: Int8Options()) through qdq.py's
+    normalization to the TFLite form."""
     try:
         import onnx
     except ImportError:
@@ -149,9 +154,13 @@ def load_onnx(path: Path, input_shape: tuple[int, ...] | None, int8=None) -> Imp
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     name = _one_input(path, [i.name for i in inputs])
-    if inputs[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+    dtype = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT8: "int8"}.get(
+        inputs[0].type.tensor_type.elem_type
+    )
+    if dtype is None:
         raise ModelImportError(
-            f"{path.name}: input '{name}' is not float32; only float32 models are supported"
+            f"{path.name}: input '{name}' is neither float32 nor int8; only float32 models and "
+            "QDQ int8 models are supported"
         )
     shape = _resolve_shape(path, name, _onnx_dims(inputs[0]), input_shape)
     unsupported = _onnx_unsupported_ops(model)
@@ -161,8 +170,20 @@ def load_onnx(path: Path, input_shape: tuple[int, ...] | None, int8=None) -> Imp
         warnings.simplefilter(
             "ignore"
         )  # onnx.checker's complaints come back as errors below if they matter
-        mod = from_onnx(model, shape_dict={name: list(shape)}, dtype_dict={name: "float32"})
-    return ImportedModel(mod, name, shape, guess_layout(shape), "onnx")
+        mod = from_onnx(model, shape_dict={name: list(shape)}, dtype_dict={name: dtype})
+    int8 = (int8 or Int8Options()) if is_quantized(mod) else None
+    if int8 is not None:
+        mod = _integerized_qdq(path, mod, int8)
+    return ImportedModel(mod, name, shape, guess_layout(shape), "onnx", dtype, int8)
+
+
+def _integerized_qdq(path: Path, mod, int8: Int8Options):
+    """A QDQ graph in integer arithmetic; IntegerizeError names what it cannot rewrite (rather
+    than running the file as float)."""
+    try:
+        return integerize(to_tflite_form(mod), int8)[0]
+    except IntegerizeError as err:
+        raise IntegerizeError(f"{path.name}: {err} (int8 ONNX files are QDQ MobileNets)") from None
 
 
 def _onnx_unsupported_ops(model) -> list[str]:

@@ -184,7 +184,7 @@ class BuiltinMobileNet(ModelSource):
 
 class ModelFile(ModelSource):
     """A .onnx, .tflite or .pt2 file, checked against its own framework's runtime. A quantized
-    TFLite file is made integer with `int8` (default: Int8Options())."""
+    TFLite or QDQ ONNX file is made integer with `int8` (default: Int8Options())."""
 
     def __init__(
         self,
