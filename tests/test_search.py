@@ -75,3 +75,20 @@ def test_zero_valid_candidates_is_an_error(tmp_path, host_device):
             strategy=small_search,
             print_fn=lambda _: None,
         )
+
+
+def test_a_task_without_a_template_starts_from_our_untuned_rule(tmp_path, host_device):
+    """The softmax has no template: its first record is the untuned rule's schedule (what the
+    untuned build runs), measured validly, so its tuned result is never slower than the build."""
+    from tvm_mobilenet.schedules.untuned import untuned_schedule
+
+    mod, _ = load_model(CONFIG)
+    tasks = [t for t in extract_tasks(mod, host_device.target) if t.kind == "other"]
+    softmax = next(t for t in tasks if "softmax" in t.name)
+    log = open_log(tmp_path, host_device.label, host_device.target_config, CONFIG.key, create=True)
+    lines = []
+    tune_on(host_device, log, [softmax], [1], "both", True, print_fn=lines.append)
+    (record,) = log.valid_records_of(softmax.mod)
+    untuned = untuned_schedule(softmax.mod, host_device.schedule_family, host_device.target)
+    assert str(record.trace) == str(untuned.trace)
+    assert any("the untuned schedule first" in line for line in lines), lines

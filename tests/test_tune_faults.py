@@ -34,7 +34,7 @@ TUNE_FLAGS = [
     *("--alpha", str(CONFIG.alpha), "--resolution", str(CONFIG.resolution)),
     *("--target", LOG_DEVICE[0], "--device", LOG_DEVICE[1], "--ops", "depthwise"),
 ]
-HEURISTIC_STARTS = "the template's heuristic schedule first"
+HEURISTIC_STARTS = "the untuned schedule first"
 STOP_SEC = 30  # a bound for "within seconds" that a loaded 2-core machine still meets
 
 

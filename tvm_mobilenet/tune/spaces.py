@@ -14,7 +14,8 @@ from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.devices import DeviceSpec
 from tvm_mobilenet.errors import TvmMobilenetError
-from tvm_mobilenet.schedules.templates import apply_template, heuristic_schedule, template_kind
+from tvm_mobilenet.schedules.templates import apply_template, template_kind
+from tvm_mobilenet.schedules.untuned import untuned_schedule
 from tvm_mobilenet.tasks.extract import Task
 
 SEARCH_STYLES = ("both", "template", "auto")
@@ -56,13 +57,14 @@ def space_generator(task: Task, search: str, schedule_family: str, target: tvm.t
 
 def search_on(device: DeviceSpec, search: str):
     """`(space_for, start_from)` of `search` on `device`, as tune_tasks takes them: a task's space
-    generator, and for the styles with templates its heuristic schedule (measured first)."""
+    generator, and for the styles with templates its untuned schedule (measured first: the
+    template's heuristic one, or our untuned rule for a task without a template)."""
     target, family = device.target, device.schedule_family
 
     def space_for(task: Task):
         return space_generator(task, search, family, target)
 
     def heuristic(task: Task) -> s_tir.Schedule | None:
-        return heuristic_schedule(task.mod, family, target)
+        return untuned_schedule(task.mod, family, target)
 
     return space_for, None if search == "auto" else heuristic

@@ -293,10 +293,10 @@ def _firsts_to_measure(log: TuningLog, task: Task, start_from, warm_from) -> lis
 
 
 def _describe_firsts(firsts: list) -> str | None:
-    """E.g. "the template's heuristic schedule and 3 warm-start schedule(s) first"."""
+    """E.g. "the untuned schedule and 3 warm-start schedule(s) first"."""
     origins = [origin for origin, _ in firsts]
     warm = origins.count(WARM)
-    parts = ["the template's heuristic schedule"] if HEURISTIC in origins else []
+    parts = ["the untuned schedule"] if HEURISTIC in origins else []
     parts += [f"{warm} warm-start schedule(s)"] if warm else []
     return " and ".join(parts) + " first" if parts else None
 
