@@ -145,6 +145,15 @@ def _sdot():
     return _one_instruction(SDOT, "llvm.aarch64.neon.sdot.v4i32.v16i8")
 
 
+SMULL = "llvm.aarch64.neon.smull.v8i16"  # int8 x int8 -> int16, 8 lanes
+SADDLP = "llvm.aarch64.neon.saddlp.v4i32.v8i16"  # adjacent int16 pairs -> int32
+
+
+def _llvm(name: str, *args, dtype: str):
+    """An LLVM intrinsic call inside a TVMScript body (evaluated when the body is parsed)."""
+    return T.call_llvm_pure_intrin(T.llvm_lookup_intrinsic_id(name), *args, dtype=dtype)
+
+
 def _neon():
     """Without +dotprod: smull (8 x s8 * s8 -> s16) twice, saddlp (pairs -> s32) twice, addp."""
 
@@ -160,35 +169,13 @@ def _neon():
             a_vec = T.meta_var(T.reinterpret(T.broadcast(word, 2), dtype="int8x8"))
             b_vec = T.meta_var(B.vload([0, 0], "int8x16"))
             low = T.meta_var(
-                T.call_llvm_pure_intrin(
-                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
-                    a_vec,
-                    T.vectorlow(b_vec, dtype="int8x8"),
-                    dtype="int16x8",
-                )
+                _llvm(SMULL, a_vec, T.vectorlow(b_vec, dtype="int8x8"), dtype="int16x8")
             )
             high = T.meta_var(
-                T.call_llvm_pure_intrin(
-                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.smull.v8i16"),
-                    a_vec,
-                    T.vectorhigh(b_vec, dtype="int8x8"),
-                    dtype="int16x8",
-                )
+                _llvm(SMULL, a_vec, T.vectorhigh(b_vec, dtype="int8x8"), dtype="int16x8")
             )
-            pairs_low = T.meta_var(
-                T.call_llvm_pure_intrin(
-                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
-                    low,
-                    dtype="int32x4",
-                )
-            )
-            pairs_high = T.meta_var(
-                T.call_llvm_pure_intrin(
-                    T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.saddlp.v4i32.v8i16"),
-                    high,
-                    dtype="int32x4",
-                )
-            )
+            pairs_low = T.meta_var(_llvm(SADDLP, low, dtype="int32x4"))
+            pairs_high = T.meta_var(_llvm(SADDLP, high, dtype="int32x4"))
             C[T.ramp(T.int32(0), 1, 4)] = C.vload([0], "int32x4") + T.call_llvm_pure_intrin(
                 T.llvm_lookup_intrinsic_id("llvm.aarch64.neon.addp.v4i32"),
                 pairs_low,
