@@ -64,7 +64,7 @@ def search_on(device: DeviceSpec, search: str):
     def space_for(task: Task):
         return space_generator(task, search, family, target)
 
-    def heuristic(task: Task) -> s_tir.Schedule | None:
+    def untuned(task: Task) -> s_tir.Schedule | None:
         return untuned_schedule(task.mod, family, target)
 
-    return space_for, None if search == "auto" else heuristic
+    return space_for, None if search == "auto" else untuned

@@ -93,7 +93,7 @@ def allocate_trials(tasks: list[Task], total: int) -> list[int]:
     return trials
 
 
-# The budget by gain: FIRST_SHARE of the trials is shared equally (each task's heuristic schedule
+# The budget by gain: FIRST_SHARE of the trials is shared equally (each task's untuned schedule
 # and a first search), the rest goes one batch at a time to the task whose next batch promises the
 # largest saving of model time: its share of the model (weight x best time) x the relative gain of
 # its last batch (PRIOR_GAIN before it had one here, never below FLOOR_GAIN, so a task that matters
@@ -267,7 +267,7 @@ def measure_schedules(run: _Run, task: Task, schedules: list) -> list[Measured]:
 
 
 def _teach_cost_model(run: _Run, task: Task, schedules: list, args_info, measured: list) -> None:
-    """Train the shared XGBoost model on schedules measured outside a search (the heuristic and
+    """Train the shared XGBoost model on schedules measured outside a search (the untuned and
     warm-start ones), as MetaSchedule's UpdateCostModel does after each searched batch: the search
     that follows ranks its first candidates with them."""
     context = ms.TuneContext(
@@ -278,7 +278,7 @@ def _teach_cost_model(run: _Run, task: Task, schedules: list, args_info, measure
 
 
 def _firsts_to_measure(log: TuningLog, task: Task, start_from, warm_from) -> list:
-    """The schedules to measure before the search: the heuristic one, then the warm-start ones,
+    """The schedules to measure before the search: the untuned one, then the warm-start ones,
     each unless the log already holds a valid record of its trace."""
     firsts = [(HEURISTIC, start_from(task))] if start_from is not None else []
     firsts += [(WARM, sch) for sch in warm_from(task)] if warm_from is not None else []
@@ -328,9 +328,11 @@ def _spend_by_gain(
     stalled: set[int] = set()  # tasks whose last batch added no valid record
     for batch in itertools.count(1):
         left = budget - sum(len(log.valid_records_of(t.mod)) for t in tasks)
+        if left <= 0:
+            return
         open_tasks = [i for i in range(len(tasks)) if tunable[i] and i not in stalled]
         chosen = most_promising(log, tasks, open_tasks, gains)
-        if left <= 0 or chosen is None:
+        if chosen is None:
             return
         i, share = chosen
         task, before = tasks[i], log.best_seconds(tasks[i].mod)
@@ -420,15 +422,14 @@ def tune_tasks(
     tuned; KeyboardInterrupt within seconds of a Ctrl-C, every record kept."""
     import_tensor_intrinsics()  # before MetaSchedule does it the slow way
     firsts = [_firsts_to_measure(log, task, start_from, warm_from) for task in tasks]
+    valid = [len(log.valid_records_of(task.mod)) for task in tasks]
     todos = [
-        max(want - len(log.valid_records_of(task.mod)), int(bool(first))) if want else 0
-        for task, want, first in zip(tasks, trials, firsts, strict=True)
+        max(want - have, int(bool(first))) if want else 0
+        for have, want, first in zip(valid, trials, firsts, strict=True)
     ]
     firsts = [first[:todo] for first, todo in zip(firsts, todos, strict=True)]
     budget = sum(trials) + by_gain
-    after_firsts = sum(
-        max(len(log.valid_records_of(t.mod)), n) for t, n in zip(tasks, trials, strict=True)
-    )
+    after_firsts = sum(max(have, want) for have, want in zip(valid, trials, strict=True))
     progress = Progress(sum(todos) + max(budget - after_firsts, 0), print_fn, task_count=len(tasks))
     ctrl_c = CtrlC()
     run = _Run(
