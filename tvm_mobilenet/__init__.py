@@ -6,3 +6,7 @@ farm/ (RPC devices) and bench/ (peers, evidence); cli/ parses arguments for ever
 """
 
 __version__ = "0.1.0"
+
+from tvm_mobilenet._startup import import_tvm_without_torch
+
+import_tvm_without_torch()

@@ -81,9 +81,12 @@ def check_remote(args: TuneArgs) -> str | None:
 def measurement(args: TuneArgs):
     """The builder and runner for the device: local, or cross-compiled and measured over RPC."""
     if args.device.measure == "local":
-        return make_builder(), make_runner()
+        builder = make_builder()
+        builder.start()
+        return builder, make_runner()
     compiler = check_remote(args)
     builder = make_builder(cross_export(compiler) if compiler else None)
+    builder.start()
     runner = make_runner(args.rpc)
     device_kind = args.device.target.kind.name
     if device_kind != "llvm":  # a GPU target: the devices' runtime must have its API (OpenCL)

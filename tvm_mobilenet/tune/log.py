@@ -408,6 +408,21 @@ def open_snapshot(path: Path) -> TuningLog:
     return TuningLog(path, _load_database(path, directory), release=snapshot.cleanup)
 
 
+def workload_hashes(path: Path) -> set[str]:
+    """The structural hashes of the workloads in the log at `path`, read without decoding them
+    (MetaSchedule matches a module to a workload by this hash, then by structural equality)."""
+    return {json.loads(line)[0] for line in _read_lines(path / WORKLOAD_FILE).good}
+
+
+def may_hold(path: Path, mods: list[tvm.IRModule]) -> bool:
+    """False if the log at `path` surely holds none of `mods`: cheap, where decoding a log of a
+    few thousand records takes seconds."""
+    import tvm_ffi
+
+    hashes = workload_hashes(path)
+    return any(str(tvm_ffi.structural_hash(mod)) in hashes for mod in mods)
+
+
 def open_log(
     path: str | Path, device_label: str, target_config: dict, model_key: dict, create: bool
 ) -> TuningLog:

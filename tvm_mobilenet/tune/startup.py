@@ -1,13 +1,22 @@
-"""Make MetaSchedule's first use cheap: import TVM's tensor intrinsics without slow stack walks.
+"""Make MetaSchedule's first use cheap: register TVM's CPU tensor intrinsics only, without slow
+stack walks.
 
-MetaSchedule's TuneContext imports `tvm.s_tir.tensor_intrin`, which parses about a hundred
-TVMScript functions, each calling `inspect.stack()`. For frames of frozen import machinery
+MetaSchedule's TuneContext imports `tvm.s_tir.tensor_intrin`, whose `__init__` parses about 250
+TVMScript functions, nearly all of them CUDA intrinsics no CPU or Mali schedule names (3.1 of its
+4.4 s on a 2-core AMD EPYC, 2026-11-26, in the tuning process and in every build worker). We put
+the package in `sys.modules` without running its `__init__` and import only its x86 and ARM
+modules (what MetaSchedule's generated spaces for VNNI and dot-product CPUs name; our own
+templates register theirs in schedules/intrin.py).
+
+Each TVMScript function calls `inspect.stack()`, and for frames of frozen import machinery
 ("<frozen importlib._bootstrap>") `inspect` searches every loaded module for a source file: ~30 s
 of CPU per process on this machine. The parser only needs the frames' objects and the source
 lines of real files, so during that import frozen frames are listed without a source lookup."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
 import signal
 import sys
@@ -30,14 +39,21 @@ def _stack_without_frozen_sources(context: int = 1) -> list[inspect.FrameInfo]:
     return frames
 
 
+INTRINSICS_PACKAGE = "tvm.s_tir.tensor_intrin"
+CPU_INTRINSIC_MODULES = ("x86", "arm_cpu")
+
+
 def import_tensor_intrinsics() -> None:
-    """Import tvm.s_tir.tensor_intrin once, quickly (idempotent)."""
-    if "tvm.s_tir.tensor_intrin" in sys.modules:
+    """Register TVM's x86 and ARM tensor intrinsics once, quickly (idempotent)."""
+    if INTRINSICS_PACKAGE in sys.modules:
         return
+    package = importlib.util.module_from_spec(importlib.util.find_spec(INTRINSICS_PACKAGE))
+    sys.modules[INTRINSICS_PACKAGE] = package  # its __init__ (the CUDA intrinsics) never runs
     original = inspect.stack
     inspect.stack = _stack_without_frozen_sources
     try:
-        import tvm.s_tir.tensor_intrin  # noqa: F401
+        for name in CPU_INTRINSIC_MODULES:
+            importlib.import_module(f"{INTRINSICS_PACKAGE}.{name}")
     finally:
         inspect.stack = original
 

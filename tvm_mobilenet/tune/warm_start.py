@@ -22,7 +22,7 @@ import tvm
 from tvm_mobilenet.errors import WarmStartError
 from tvm_mobilenet.tasks.extract import Task
 from tvm_mobilenet.tune.catalogue import LogEntry, find_logs, read_entry
-from tvm_mobilenet.tune.log import TuningLog, open_snapshot
+from tvm_mobilenet.tune.log import TuningLog, may_hold, open_snapshot
 from tvm_mobilenet.tune.progress import mean_seconds
 
 WARM_TOP_K = 3  # best records per task taken from the warm-start log
@@ -101,6 +101,8 @@ def _best_schedules(log: TuningLog, task: Task, top_k: int) -> list:
 
 def load_warm_start(entry: LogEntry, tasks: list[Task], top_k: int = WARM_TOP_K) -> WarmStart:
     """The best schedules of `entry`'s log for the tasks it shares with `tasks`."""
+    if not may_hold(entry.path, [task.mod for task in tasks]):
+        return WarmStart(entry, {})
     log = open_snapshot(entry.path)
     try:
         schedules = {task.name: _best_schedules(log, task, top_k) for task in tasks}
