@@ -19,6 +19,14 @@ from tvm_mobilenet.tune.startup import import_tensor_intrinsics
 from .conftest import TINY_MODEL
 
 
+def run_python(script: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_tvm_loads_without_torch_and_torch_still_works_after():
     script = (
         "import sys, tvm_mobilenet, tvm.relax\n"
@@ -26,9 +34,7 @@ def test_tvm_loads_without_torch_and_torch_still_works_after():
         "import torch\n"
         "print(float(torch.arange(4.0).sum()))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["6.0"]
+    assert run_python(script).split() == ["6.0"]
 
 
 def test_only_the_cpu_intrinsics_are_registered():
@@ -39,9 +45,7 @@ def test_only_the_cpu_intrinsics_are_registered():
         "names = ['dot_16x4_vnni', 'dot_4x4_i8i8s32_sdot', 'mma_ldmatrix_f16_a']\n"
         "print([TensorIntrin.get(n, allow_missing=True) is not None for n in names])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[True, True, False]"
+    assert run_python(script).strip() == "[True, True, False]"
     import_tensor_intrinsics()  # idempotent in this process, whatever imported TVM's first
     assert TensorIntrin.get("dot_16x4_vnni") is not None
 
