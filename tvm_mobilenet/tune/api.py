@@ -79,19 +79,22 @@ def check_remote(args: TuneArgs) -> str | None:
 
 
 def measurement(args: TuneArgs):
-    """The builder and runner for the device: local, or cross-compiled and measured over RPC."""
+    """The builder and runner for the device: local, or cross-compiled and measured over RPC. The
+    builder's workers start once the device is known to work, and overlap the runner's start."""
     if args.device.measure == "local":
         builder = make_builder()
-        builder.start()
-        return builder, make_runner()
-    compiler = check_remote(args)
-    builder = make_builder(cross_export(compiler) if compiler else None)
+    else:
+        compiler = check_remote(args)
+        device_kind = args.device.target.kind.name
+        if device_kind != "llvm":  # a GPU target: the devices' runtime must have its API (OpenCL)
+            require_device_runtime(args.rpc, device_kind)
+        builder = make_builder(cross_export(compiler) if compiler else None)
     builder.start()
-    runner = make_runner(args.rpc)
-    device_kind = args.device.target.kind.name
-    if device_kind != "llvm":  # a GPU target: the devices' runtime must have its API (OpenCL)
-        require_device_runtime(args.rpc, device_kind)
-    return builder, runner
+    try:
+        return builder, make_runner(args.rpc if args.device.measure != "local" else None)
+    except BaseException:
+        builder.close()
+        raise
 
 
 def _warm_start(
@@ -146,26 +149,29 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
     """Steps 3 to 5 of `tune`, with the log open."""
     # Step 3. The builder and runner, and the tasks (weights do not change them).
     builder, runner = measurement(args)
-    print_fn(args.display())
-    target = args.device.target
-    tasks = extract_tasks(mod, target, args.ops)
-    # Step 4. The warm start's schedules, replayed on this model's tasks (measured in step 5).
-    warm = _warm_start(args, log, tasks, given, print_fn)
-    # Step 5. Tune each task up to its first share of the trials, then spend the rest by gain.
-    trials, by_gain = split_budget(tasks, args.trials)
-    space_for, start_from = search_on(args.device, args.search)
-    return tune_tasks(
-        tasks,
-        trials,
-        log,
-        target,
-        space_for,
-        builder=builder,
-        runner=runner,
-        seed=args.seed,
-        print_fn=print_fn,
-        start_from=start_from,
-        callbacks=[FarmWatch(args.rpc)] if args.rpc is not None else [],
-        warm_from=warm.for_task if warm is not None else None,
-        by_gain=by_gain,
-    )
+    try:
+        print_fn(args.display())
+        target = args.device.target
+        tasks = extract_tasks(mod, target, args.ops)
+        # Step 4. The warm start's schedules, replayed on this model's tasks (measured in step 5).
+        warm = _warm_start(args, log, tasks, given, print_fn)
+        # Step 5. Tune each task up to its first share of the trials, then spend the rest by gain.
+        trials, by_gain = split_budget(tasks, args.trials)
+        space_for, start_from = search_on(args.device, args.search)
+        return tune_tasks(
+            tasks,
+            trials,
+            log,
+            target,
+            space_for,
+            builder=builder,
+            runner=runner,
+            seed=args.seed,
+            print_fn=print_fn,
+            start_from=start_from,
+            callbacks=[FarmWatch(args.rpc)] if args.rpc is not None else [],
+            warm_from=warm.for_task if warm is not None else None,
+            by_gain=by_gain,
+        )
+    finally:
+        builder.close()  # also when the warm start or the tasks fail (idempotent)
