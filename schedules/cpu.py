@@ -39,6 +39,9 @@ class CpuParams:
     # input (`_conv_tile`); columns in [min_columns, max_columns], the last column tile padded.
     tile_registers: int = 0
     min_columns: int = 3
+    # 1x1 convolutions: tile the pixels (h x w as one axis, the GEMM's M) instead of each row's
+    # columns, so every width gets the widest register tile with little padding (`_pixel_tile`).
+    pixel_tiles: bool = False
     depthwise_columns: int = 0  # depthwise tile columns (0: max_columns)
     # Untuned kernels below this many flops (layout changes: elements) run on the calling thread
     # only: waking the pool and the barrier after the kernel cost more than a few-microsecond
@@ -117,21 +120,28 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     parallel = _parallel_worth_it(sch, params, tuning)
     conv_block = sch.get_sblock(CONV_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv_block)
-    n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
-    if params.tile_registers:
-        columns, vectors = _conv_tile(extent(sch, w), extent(sch, o) // params.lanes, params)
+    # Static properties of the workload (not knobs): every replay of the trace takes this branch.
+    if params.pixel_tiles and _fuse_pixels(sch, conv_block, epilogue):
+        n, pixels, o, kh, kw, i = sch.get_loops(conv_block)
+        rows, width = [], pixels
+        columns, vectors = _pixel_tile(extent(sch, pixels), extent(sch, o) // params.lanes, params)
+        # Loop over tiles of the larger of input and weights outermost: it is read once, the
+        # smaller one again for each of its tiles, from cache (input >= weights, both x channels).
+        pixels_outer = extent(sch, pixels) >= extent(sch, o)
     else:
-        vectors = max(1, params.max_vectors // 2)
+        n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
+        rows, width = [h], w
+        columns, vectors = _row_tile(extent(sch, w), extent(sch, o) // params.lanes, params)
+        pixels_outer = False
     (o_outer, o_vectors, o_lanes), o_factors = knobs.tile(
         o, [vectors, params.lanes], max_innermost=params.lanes
     )
     if params.tile_registers:
-        w_outer, w_inner = knobs.padded(w, list(range(1, params.max_columns + 1)), columns)
+        w_outer, w_inner = knobs.padded(width, list(range(1, params.max_columns + 1)), columns)
     else:
         (w_outer, w_inner), _ = knobs.tile(
-            w, [params.max_columns], max_innermost=params.max_columns
+            width, [params.max_columns], max_innermost=params.max_columns
         )
-    # A static property of the workload (not a knob): every replay of the trace takes this branch.
     # 1x1 only: a cached window of a padded 3x3 input would be read out of bounds at the borders.
     by_lane = (
         params.lane_fma
@@ -144,15 +154,57 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
         lane = [i_lane]
     block_i = 64 // params.lanes if by_lane else 64  # 64 input channels per block either way
     (i_outer, i_inner), _ = knobs.tile(i, [min(extent(sch, i), block_i)], max_innermost=512)
-    # Output-channel tiles outermost: one tile's weights stay in cache across all rows.
-    sch.reorder(
-        n, o_outer, h, w_outer, i_outer, kh, kw, i_inner, *lane, w_inner, o_vectors, o_lanes
-    )
+    # Otherwise output-channel tiles outermost: one tile's weights stay in cache across all rows.
+    outer = [n, w_outer, o_outer] if pixels_outer else [n, o_outer, *rows, w_outer]
+    inner = [i_outer, kh, kw, i_inner, *lane, w_inner, o_vectors, o_lanes]
+    sch.reorder(*outer, *inner)
     if by_lane:
         _cache_input_vectors(sch, conv_block, i_inner)
+    parallel_loops = outer[:-1] if rows else outer  # rows: the register tile loop stays serial
     finish(
-        sch, knobs, conv_block, epilogue, [n, o_outer, h], w_outer, i_outer, o_factors[2], parallel
+        sch, knobs, conv_block, epilogue, parallel_loops, outer[-1], i_outer, o_factors[2], parallel
     )
+
+
+def _fuse_pixels(sch: s_tir.Schedule, conv_block, epilogue) -> bool:
+    """For a 1x1 convolution whose epilogue is elementwise over its NHWC output: make h x w one
+    pixel axis in the convolution, its result buffer and the epilogue (so the epilogue computed at
+    a pixel tile covers exactly that tile); whether it did."""
+    n, h, w, o, kh, kw, _ = sch.get_loops(conv_block)
+    if extent(sch, kh) != 1 or extent(sch, kw) != 1:
+        return False
+    shape = [extent(sch, loop) for loop in (n, h, w, o)]
+    iters = sch.get(epilogue).iter_vars
+    if [int(v.dom.extent) for v in iters] != shape or any(v.iter_type != 0 for v in iters):
+        return False  # not one spatial iteration per output element (0: data parallel)
+    width = shape[2]
+    sch.transform_layout(conv_block, ("write", 0), lambda n, h, w, c: (n, h * width + w, c))
+    sch.transform_block_layout(epilogue, lambda n, h, w, c: (n, h * width + w, c))
+    sch.transform_block_layout(
+        conv_block, lambda n, h, w, o, kh, kw, i: (n, h * width + w, o, kh, kw, i)
+    )
+    return True
+
+
+def _row_tile(width: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:
+    """The untuned register tile of a row of `width` output columns."""
+    if params.tile_registers:
+        return _conv_tile(width, channel_vectors, params)
+    return params.max_columns, max(1, params.max_vectors // 2)
+
+
+def _pixel_tile(pixels: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:
+    """(pixels, channel vectors) of the untuned 1x1 register tile: the most accumulators doing
+    useful work (padding of the last tile counted as lost), then the wider tile. 14x14: 6 x 2
+    (196 of 198 pixels useful), where a row tile is 5 x 2 with a padded 4 x 2 last tile."""
+    best = None
+    for columns in range(1, min(params.max_columns, pixels) + 1):
+        vectors = _tile_vectors(channel_vectors, (params.tile_registers - 1) // (columns + 1))
+        padded = -(-pixels // columns) * columns
+        key = (-columns * vectors * pixels / padded, -columns)
+        if best is None or key < best[0]:
+            best = (key, columns, vectors)
+    return best[1], best[2]
 
 
 def _conv_tile(width: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:

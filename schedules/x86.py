@@ -25,6 +25,7 @@ AVX2 = cpu.CpuParams(
     max_columns=6,
     dense_vectors=8,
     tile_registers=16,
+    pixel_tiles=True,
     depthwise_columns=4,
     parallel_min_flops=4e6,
     parallel_min_elements=1 << 16,
