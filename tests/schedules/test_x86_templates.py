@@ -6,7 +6,9 @@ import tvm
 from tvm import s_tir
 
 from tvm_mobilenet.devices import load_device
+from tvm_mobilenet.schedules.cpu import _pixel_tile
 from tvm_mobilenet.schedules.templates import apply_template, template_kind
+from tvm_mobilenet.schedules.x86 import AVX2
 
 from ..template_tasks import CONFIGS, all_task_ids, extracted_ids, param_id, template_task
 from .conftest import check_against_numpy
@@ -46,3 +48,18 @@ def test_avx2_shapes_match_numpy(item):
     sch = s_tir.Schedule(task.mod)
     apply_template(sch, template_kind(task.mod), "x86", avx2.target, tuning=False)
     assert check_against_numpy(sch.mod, task, tvm.target.Target(avx2.target_config)) < 1e-4
+
+
+@pytest.mark.parametrize(
+    ("pixels", "channels", "tile"),
+    [
+        (14 * 14, 512, (6, 2)),  # 196 of 198 pixels useful; a row tile was 5 x 2 and a padded 4 x 2
+        (7 * 7, 1024, (6, 2)),  # 49 of 54 useful: 10.9 accumulators at work, 5 x 2 gives 9.8
+        (56 * 56, 128, (6, 2)),
+        (4 * 4, 256, (6, 2)),  # 16 of 18 useful (10.7) beats 4 x 2 (8)
+        (28 * 28, 24, (4, 3)),  # alpha 0.75: 3 vectors of 8 channels, 12 accumulators
+        (1, 1024, (1, 4)),  # one pixel: the widest channel tile in the registers
+    ],
+)
+def test_avx2_pixel_tile_keeps_the_most_accumulators_at_work(pixels, channels, tile):
+    assert _pixel_tile(pixels, channels // AVX2.lanes, AVX2) == tile
