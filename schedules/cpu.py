@@ -177,13 +177,24 @@ def _fuse_pixels(sch: s_tir.Schedule, conv_block, epilogue) -> bool:
     iters = sch.get(epilogue).iter_vars
     if [int(v.dom.extent) for v in iters] != shape or any(v.iter_type != 0 for v in iters):
         return False  # not one spatial iteration per output element (0: data parallel)
-    width = shape[2]
-    sch.transform_layout(conv_block, ("write", 0), lambda n, h, w, c: (n, h * width + w, c))
-    sch.transform_block_layout(epilogue, lambda n, h, w, c: (n, h * width + w, c))
+    pixels_as_one_axis(sch, conv_block, epilogue)
+    return True
+
+
+def pixels_as_one_axis(sch: s_tir.Schedule, conv_block, epilogue) -> None:
+    """Make the output rows and columns one pixel axis p = h * width + w in the convolution's own
+    iteration domain, its result buffer and the epilogue.
+
+    A fused loop would bind h, w by // and %, and an (h, w) epilogue computed at a tile of pixels
+    that straddles two rows would cover the rows' bounding box, re-running it on pixels of other
+    tiles (found under qemu: 6x6 maps with 4-pixel tiles); tensorize also needs plain loop
+    variables."""
+    width = extent(sch, sch.get_loops(conv_block)[2])
     sch.transform_block_layout(
         conv_block, lambda n, h, w, o, kh, kw, i: (n, h * width + w, o, kh, kw, i)
     )
-    return True
+    sch.transform_layout(conv_block, ("write", 0), lambda n, h, w, c: (n, h * width + w, c))
+    sch.transform_block_layout(epilogue, lambda n, h, w, c: (n, h * width + w, c))
 
 
 def _row_tile(width: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:

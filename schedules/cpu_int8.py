@@ -110,20 +110,9 @@ def pointwise_dot(sch: s_tir.Schedule, params: Int8Params, tuning: bool) -> None
     knobs = Knobs(sch, tuning)
     conv_block = sch.get_sblock(CONV_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, conv_block)
-    _, h, w, *_ = sch.get_loops(conv_block)
-    width = extent(sch, w)
-    pixels = extent(sch, h) * width
-    # One pixel axis in the block's own iteration domain, so that tensorize sees plain loop
-    # variables (a fused loop binds h, w by // and %, which blockize refuses). The accumulators and
-    # the epilogue move to pixels too: a tile of pixels may straddle two rows, and a (h, w)
-    # epilogue computed at the tile would cover the rows' bounding box, re-running it on pixels of
-    # other tiles (found under qemu: 6x6 maps with 4-pixel tiles).
-    sch.transform_block_layout(
-        conv_block, lambda n, h, w, o, kh, kw, i: (n, h * width + w, o, kh, kw, i)
-    )
-    sch.transform_layout(conv_block, ("write", 0), lambda n, h, w, o: (n, h * width + w, o))
-    sch.transform_block_layout(epilogue, lambda n, h, w, o: (n, h * width + w, o))
+    cpu.pixels_as_one_axis(sch, conv_block, epilogue)
     n, p, o, kh, kw, i = sch.get_loops(conv_block)
+    pixels = extent(sch, p)
     o, o_lane = sch.split(o, [None, lanes], preserve_unit_iters=True)
     i, i_dot = sch.split(i, [None, depth], preserve_unit_iters=True)
     columns, vectors = register_tile(pixels, extent(sch, o), params)

@@ -149,7 +149,7 @@ def test_rpc_tuning_survives_a_device_killed_mid_run(farm, tmp_path):
     def tune_once():
         log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
         builder = make_builder(cross_export(cross_compiler(device)))
-        runner = make_runner(RpcSettings(farm["tracker"], KEY, timeout_sec=90))
+        runner = make_runner(RpcSettings(farm["tracker"], KEY, timeout_sec=45))
         report = tune_on(device, log, [task], [trials], "auto", builder=builder, runner=runner)
         return report, log
 
