@@ -16,7 +16,7 @@ from tvm import s_tir
 
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
 
-from .fusion import inline_prologue_and_epilogue
+from .fusion import SPATIAL, inline_prologue_and_epilogue
 from .knobs import Knobs, extent
 
 
@@ -175,8 +175,8 @@ def _fuse_pixels(sch: s_tir.Schedule, conv_block, epilogue) -> bool:
         return False
     shape = [extent(sch, loop) for loop in (n, h, w, o)]
     iters = sch.get(epilogue).iter_vars
-    if [int(v.dom.extent) for v in iters] != shape or any(v.iter_type != 0 for v in iters):
-        return False  # not one spatial iteration per output element (0: data parallel)
+    if [int(v.dom.extent) for v in iters] != shape or any(v.iter_type != SPATIAL for v in iters):
+        return False  # not one data-parallel iteration per output element
     pixels_as_one_axis(sch, conv_block, epilogue)
     return True
 

@@ -15,10 +15,9 @@ from tvm import s_tir
 from tvm_mobilenet.tasks.blocks import DENSE_BLOCK
 
 from .cpu import CpuParams, finish, pow2_divisor
-from .fusion import inline_prologue_and_epilogue
+from .fusion import COMM_REDUCE, SPATIAL, inline_prologue_and_epilogue
 from .knobs import Knobs, extent
 
-SPATIAL, COMM_REDUCE = 0, 2  # IterVar.iter_type of data-parallel and reduction axes
 # Softmax and pooling run their elementwise work on one thread below this many elements: waking
 # the pool costs more than the work.
 REDUCTION_PARALLEL_MIN_ELEMENTS = 1 << 16

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from tvm import s_tir
 
+SPATIAL, COMM_REDUCE = 0, 2  # IterVar.iter_type of data-parallel and reduction axes
+
 
 def inline_prologue_and_epilogue(sch: s_tir.Schedule, conv):
     """Inline what precedes the convolution (padding, layout changes) into it, and every

@@ -13,6 +13,7 @@ import tvm
 from tvm import s_tir
 
 from . import cpu_int8, cpu_untuned
+from .fusion import SPATIAL
 from .templates import family_module, heuristic_schedule, int8_params
 
 INT8_POOL_BLOCK = "pool_sum"  # tvm_mobilenet/model/quantized.py's average_pool_te
@@ -54,5 +55,5 @@ def _block_names(sch: s_tir.Schedule) -> list[str]:
 def _is_single_injective(sch: s_tir.Schedule) -> bool:
     blocks = _root_blocks(sch)
     return len(blocks) == 1 and all(
-        int(iv.iter_type) == cpu_untuned.SPATIAL for iv in sch.get(blocks[0]).iter_vars
+        int(iv.iter_type) == SPATIAL for iv in sch.get(blocks[0]).iter_vars
     )

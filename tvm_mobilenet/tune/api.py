@@ -81,7 +81,8 @@ def check_remote(args: TuneArgs) -> str | None:
 def measurement(args: TuneArgs):
     """The builder and runner for the device: local, or cross-compiled and measured over RPC. The
     builder's workers start once the device is known to work, and overlap the runner's start."""
-    if args.device.measure == "local":
+    local = args.device.measure == "local"
+    if local:
         builder = make_builder()
     else:
         compiler = check_remote(args)
@@ -91,7 +92,7 @@ def measurement(args: TuneArgs):
         builder = make_builder(cross_export(compiler) if compiler else None)
     builder.start()
     try:
-        return builder, make_runner(args.rpc if args.device.measure != "local" else None)
+        return builder, make_runner(None if local else args.rpc)
     except BaseException:
         builder.close()
         raise

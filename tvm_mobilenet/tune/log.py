@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 
 import tvm
+import tvm_ffi
 from tvm.s_tir import meta_schedule as ms
 
 from tvm_mobilenet.errors import TuningLogError
@@ -417,8 +418,6 @@ def workload_hashes(path: Path) -> set[str]:
 def may_hold(path: Path, mods: list[tvm.IRModule]) -> bool:
     """False if the log at `path` surely holds none of `mods`: cheap, where decoding a log of a
     few thousand records takes seconds."""
-    import tvm_ffi
-
     hashes = workload_hashes(path)
     return any(str(tvm_ffi.structural_hash(mod)) in hashes for mod in mods)
 
