@@ -3,6 +3,7 @@ that failed in an outage, and kills at random moments. Nothing measured is lost 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -75,8 +76,10 @@ class Tune:
 
     def kill(self) -> None:
         """SIGKILL the tune and its workers (as a crash or an out-of-memory kill would)."""
-        for process in [*self.workers(), psutil.Process(self.proc.pid)]:
-            process.kill()
+        workers = self.workers()
+        for process in [psutil.Process(self.proc.pid), *workers]:
+            with contextlib.suppress(psutil.NoSuchProcess):  # ended between listing and kill
+                process.kill()
         self.proc.wait()
 
     def stop(self) -> None:
