@@ -20,6 +20,7 @@ from tvm_mobilenet.model import fixed_point
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.calibration import load_calibration
 from tvm_mobilenet.model.frameworks import run_tflite
+from tvm_mobilenet.model.reference import int8_input
 from tvm_mobilenet.model.source import BuiltinMobileNet, ModelFile
 from tvm_mobilenet.model.weights import random_weights
 from tvm_mobilenet.schedules.templates import int8_options, template_kind
@@ -101,6 +102,46 @@ def test_int8_file_equals_the_tflite_interpreter(int8_tflite, arithmetic, tmp_pa
         agreement = int8_agreement(run(data), run_tflite(int8_tflite, data, arithmetic))
         assert agreement.within_one_step >= 0.99 and agreement.top1_equal
         assert agreement.exact == 1.0, agreement.describe()
+
+
+def test_int8_module_says_its_input_dtype_to_run_and_profile(int8_tflite, tmp_path):
+    """A full-integer .so reports its int8 input: `run` feeds it the fixed int8 input (the output
+    equals the TFLite interpreter's on it), refuses a float .npy in one line, and `bench
+    --profile` times its 13 depthwise, 14 pointwise (the classifier a 1x1) and 1 full conv."""
+    module = tmp_path / "m.so"
+    model = ModelFile(int8_tflite, int8=int8_options("x86", AVX2.target, "xnnpack"))
+    compile_model(CompileArgs(model, AVX2, module, log_dir=None), print_fn=lambda _: None)
+    ran = run_cli("run", str(module), "--repeat", "1", "--output", str(tmp_path / "out.npy"))
+    assert ran.returncode == 0, ran.stderr
+    expected = run_tflite(int8_tflite, int8_input(model.input_shape), "xnnpack")
+    assert np.array_equal(np.load(tmp_path / "out.npy"), expected)
+    np.save(tmp_path / "float.npy", np.zeros(model.input_shape, np.float32))
+    refused = run_cli("run", str(module), "--input", str(tmp_path / "float.npy"))
+    assert_usage_error(refused, "module's input is int8", "not float32 values")
+    profile = tmp_path / "profile.json"
+    timed = run_cli(
+        "bench",
+        "--profile",
+        "--module",
+        str(module),
+        "--alpha",
+        "0.25",
+        "--resolution",
+        "64",
+        "--threads",
+        "1",
+        "--repeat",
+        "2",
+        "--json",
+        str(profile),
+    )
+    assert timed.returncode == 0, timed.stderr
+    (kernels,) = [p["kernels"] for p in json.loads(profile.read_text())]
+    calls = {
+        kind: sum(k["calls"] for k in kernels if k["kind"] == kind)
+        for kind in ("depthwise", "pointwise", "conv")
+    }
+    assert calls == {"depthwise": 13, "pointwise": 14, "conv": 1}
 
 
 def test_unsupported_quantized_operator_is_one_line(residual_add_tflite, tmp_path):

@@ -75,6 +75,8 @@ def kernel_kind(name: str, shapes: list[tuple[int, ...]]) -> str:
         weight = shapes[1]
         if len(weight) == 5:  # packed pointwise [O/B, 1, 1, I, B] (tasks/weight_packing.py)
             return "pointwise"
+        if len(weight) == 6:  # packed for an int8 dot intrinsic [O/L, KH, KW, I/D, L, D]
+            return "pointwise" if weight[1] == weight[2] == 1 else "conv"
         kh, kw, i, o = weight  # HWIO; depthwise HWOI with O = 1
         if o == 1 or i == 1:
             return "depthwise"
@@ -86,12 +88,13 @@ def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
     """Profile our .so at `threads` threads (TVM's pool must allow them, see run/threads.py)."""
     import tvm
 
-    from tvm_mobilenet.model.reference import random_input
+    from tvm_mobilenet.model.reference import input_for
     from tvm_mobilenet.run.runtime import LoadedModel
 
     model = LoadedModel(path)
     tvm.get_global_func("runtime.config_threadpool")(1, threads)  # kBig, as the bench's ours
-    tensor = tvm.runtime.tensor(random_input(model.input_shape), model.device)
+    data = input_for(model.input_shape, model.input_dtype or "float32")
+    tensor = tvm.runtime.tensor(data, model.device)
     main = model.vm["main"]
     for _ in range(2):
         main(tensor)

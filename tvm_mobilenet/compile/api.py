@@ -17,7 +17,7 @@ from tvm_mobilenet.compile.build import (
     load_module_file,
     publish,
     untuned_tasks,
-    with_input_shape,
+    with_input_signature,
 )
 from tvm_mobilenet.compile.cross import cross_compiler, export_function
 from tvm_mobilenet.devices import DeviceSpec
@@ -96,7 +96,7 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
         print_fn(f"warning: no tuning record for {task.name} ({task.kind} {task.shape})")
     # Step 2. Build and export under a temporary name.
     executable = build(
-        with_input_shape(mod, args.model.input_shape),
+        with_input_signature(mod, args.model.input_shape),
         target,
         log,
         None if args.stock else args.device.schedule_family,

@@ -14,9 +14,10 @@ from tvm.relax.transform import MetaScheduleApplyDatabase
 from tvm_mobilenet.compile.default_schedules import default_schedules
 from tvm_mobilenet.errors import TvmMobilenetError, VerificationError
 from tvm_mobilenet.files import write_failed
-from tvm_mobilenet.run.runtime import (
+from tvm_mobilenet.run.runtime import (  # the .so reports its input: `run` needs no side file
+    INPUT_DTYPE_FUNC,
     INPUT_SHAPE_FUNC,
-)  # the .so reports its input shape: `run` needs no side file
+)
 from tvm_mobilenet.schedules import intrin
 from tvm_mobilenet.tasks.extract import Task, fuse
 from tvm_mobilenet.tune.log import TuningLog
@@ -31,11 +32,13 @@ class CompileReport:
     checked_against: str | None = None  # None: not checked (the source framework is not installed)
 
 
-def with_input_shape(mod: tvm.IRModule, shape) -> tvm.IRModule:
-    """Add a function that returns the model's input shape, for runtime-only loaders."""
+def with_input_signature(mod: tvm.IRModule, shape) -> tvm.IRModule:
+    """Add functions that return the model's input shape and dtype, for runtime-only loaders."""
     bb = relax.BlockBuilder(mod)
     with bb.function(INPUT_SHAPE_FUNC, []):
         bb.emit_func_output(relax.ShapeExpr([int(d) for d in shape]))
+    with bb.function(INPUT_DTYPE_FUNC, []):
+        bb.emit_func_output(tvm.ir.StringImm(str(mod["main"].params[0].ty.dtype)))
     return bb.get()
 
 

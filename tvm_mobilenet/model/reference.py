@@ -112,6 +112,16 @@ def random_input(shape, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.0, 1.0, shape).astype(np.float32)
 
 
+def int8_input(shape, seed: int = 1) -> np.ndarray:
+    """A deterministic int8 input (for full-integer model files)."""
+    return np.random.default_rng(seed).integers(-128, 128, shape, dtype=np.int8)
+
+
+def input_for(shape, dtype: str) -> np.ndarray:
+    """The fixed input of a module whose input is `dtype`: int8 for full-integer model files."""
+    return int8_input(shape) if dtype == "int8" else random_input(shape)
+
+
 def sample_input(config: ModelConfig) -> np.ndarray:
     """The fixed input that compile verifies with and `run` uses by default."""
     return random_input(config.input_shape)

@@ -241,15 +241,10 @@ class ModelFile(ModelSource):
 
     def sample_input(self) -> np.ndarray:
         if self.imported.input_dtype == "int8":
-            return int8_input(self.input_shape)
+            return reference.int8_input(self.input_shape)
         return super().sample_input()
 
     def expected(self, data: np.ndarray) -> Expected:
         arithmetic = None if self.int8 is None else self.int8.arithmetic
         framework, output = run_source(self.imported.source_format, self.path, data, arithmetic)
         return Expected(framework, output)
-
-
-def int8_input(shape, seed: int = 1) -> np.ndarray:
-    """A deterministic int8 input (for full-integer model files)."""
-    return np.random.default_rng(seed).integers(-128, 128, shape, dtype=np.int8)

@@ -88,9 +88,10 @@ def run_module(
         model_format(model_file, trust_model_file)
     use_all_cores()
     model, input_shape, where = open_module(path, rpc)
-    from tvm_mobilenet.model.reference import random_input
+    from tvm_mobilenet.model.reference import input_for
 
-    data = load_input(input_file, input_shape) if input_file else random_input(input_shape)
+    dtype = model.input_dtype or "float32"
+    data = load_input(input_file, input_shape) if input_file else input_for(input_shape, dtype)
     result = model.run(data, repeat=repeat)
     if output_file is not None:
         result.save(output_file)

@@ -9,7 +9,7 @@ import numpy as np
 
 from tvm_mobilenet.errors import FarmUnavailableError, ModuleLoadError
 from tvm_mobilenet.farm.tracker import request_session
-from tvm_mobilenet.run.runtime import INPUT_SHAPE_FUNC, RunResult, module_input
+from tvm_mobilenet.run.runtime import INPUT_SHAPE_FUNC, RunResult, input_dtype_of, module_input
 from tvm_mobilenet.tune.measure import RpcSettings
 
 
@@ -35,6 +35,7 @@ class RemoteModel:
             ) from None
         self.label = f"a '{rpc.key}' device at {rpc.tracker}"
         self._tensor = tvm.runtime.tensor
+        self.input_dtype = input_dtype_of(self.vm)
 
     def input_shape(self) -> tuple[int, ...]:
         # The shape stays an object on the device; the runtime's RPC helpers read its elements.
@@ -49,7 +50,7 @@ class RemoteModel:
             raise ModuleLoadError(
                 f"input has shape {tuple(data.shape)}, the module expects {self.input_shape()}"
             )
-        tensor = self._tensor(module_input(data), self.device)
+        tensor = self._tensor(module_input(data, self.input_dtype), self.device)
         output = self.vm["main"](tensor).numpy()
         timer = self.vm.time_evaluator("main", self.device, number=1, repeat=max(repeat, 1))
         latencies = [float(s) * 1e3 for s in timer(tensor).results]

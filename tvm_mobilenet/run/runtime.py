@@ -17,12 +17,34 @@ from tvm_mobilenet.errors import ModuleLoadError
 from tvm_mobilenet.files import ArrayHeader, npy_header, write_failed
 
 INPUT_SHAPE_FUNC = "input_shape"  # a function every exported module has
+INPUT_DTYPE_FUNC = "input_dtype"  # since 2026-11-27; modules from before take float32 or int8
 
 
-def module_input(data: np.ndarray) -> np.ndarray:
-    """`data` as a module takes it: int8 stays int8 (full-integer model files), the rest float32."""
-    dtype = data.dtype if np.issubdtype(data.dtype, np.integer) else np.float32
+def module_input(data: np.ndarray, dtype: str | None = None) -> np.ndarray:
+    """`data` as a module whose input is `dtype` takes it (None, a module without `input_dtype`:
+    int8 stays int8, the rest float32). A full-integer module refuses float data: its input is
+    the quantized image, and guessing the input's scale and zero point would be wrong."""
+    if dtype is None:
+        dtype = data.dtype if np.issubdtype(data.dtype, np.integer) else np.float32
+    elif np.issubdtype(np.dtype(dtype), np.integer):
+        limits = np.iinfo(dtype)
+        if not np.issubdtype(data.dtype, np.integer) or (
+            data.size and (data.min() < limits.min or data.max() > limits.max)
+        ):
+            raise ModuleLoadError(
+                f"the module's input is {dtype} (a full-integer model: the image quantized "
+                f"with its input scale and zero point), not {data.dtype} values"
+                + (f" in [{data.min()}, {data.max()}]" if data.size else "")
+            )
     return np.ascontiguousarray(data, dtype=dtype)
+
+
+def input_dtype_of(vm) -> str | None:
+    """The input dtype a module reports (None: built before modules reported it)."""
+    try:
+        return str(vm[INPUT_DTYPE_FUNC]())
+    except AttributeError:  # "Module has no function 'input_dtype'"
+        return None
 
 
 def use_runtime_only() -> None:
@@ -65,6 +87,7 @@ class LoadedModel:
             self.device = tvm.cpu()
             self.vm = tvm.runtime.vm.VirtualMachine(lib, self.device)
             self.input_shape = tuple(int(d) for d in self.vm[INPUT_SHAPE_FUNC]())
+            self.input_dtype = input_dtype_of(self.vm)
         except Exception as err:  # a foreign or damaged file fails in many TVM ways
             raise ModuleLoadError(
                 f"cannot load {path} as a tvm_mobilenet module "
@@ -78,12 +101,19 @@ class LoadedModel:
             raise ModuleLoadError(
                 f"input has shape {tuple(data.shape)}, the module expects {self.input_shape}"
             )
-        return module_input(data)
+        return module_input(data, self.input_dtype)
 
     def run(self, data: np.ndarray, repeat: int = 1) -> RunResult:
         """Run `repeat` times after one warm-up call; latencies are wall-clock per call."""
         tensor = self._tensor(self.check_input(data), self.device)
-        output = self.vm["main"](tensor).numpy()
+        try:
+            output = self.vm["main"](tensor).numpy()
+        except ValueError as err:  # a module without `input_dtype` given the other dtype
+            raise ModuleLoadError(
+                f"the module refused the input ({str(err).strip().splitlines()[-1]}); rebuild it "
+                "with `python -m tvm_mobilenet.compile` (modules since 2026-11-27 say their input "
+                "dtype)"
+            ) from None
         latencies = []
         for _ in range(max(repeat, 1)):
             start = time.perf_counter()
