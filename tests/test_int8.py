@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -104,10 +105,11 @@ def test_int8_file_equals_the_tflite_interpreter(int8_tflite, arithmetic, tmp_pa
         assert agreement.exact == 1.0, agreement.describe()
 
 
-def test_int8_module_says_its_input_dtype_to_run_and_profile(int8_tflite, tmp_path):
+def test_int8_module_says_its_input_dtype_to_run_profile_and_the_app(int8_tflite, tmp_path):
     """A full-integer .so reports its int8 input: `run` feeds it the fixed int8 input (the output
-    equals the TFLite interpreter's on it), refuses a float .npy in one line, and `bench
-    --profile` times its 13 depthwise, 14 pointwise (the classifier a 1x1) and 1 full conv."""
+    equals the TFLite interpreter's on it), refuses a float .npy in one line; `bench --profile`
+    times its 13 depthwise, 14 pointwise (the classifier a 1x1) and 1 full conv; the C++ app reads
+    an int8 .npy, writes the same int8 output and refuses a float .npy."""
     module = tmp_path / "m.so"
     model = ModelFile(int8_tflite, int8=int8_options("x86", AVX2.target, "xnnpack"))
     compile_model(CompileArgs(model, AVX2, module, log_dir=None), print_fn=lambda _: None)
@@ -142,6 +144,39 @@ def test_int8_module_says_its_input_dtype_to_run_and_profile(int8_tflite, tmp_pa
         for kind in ("depthwise", "pointwise", "conv")
     }
     assert calls == {"depthwise": 13, "pointwise": 14, "conv": 1}
+    np.save(tmp_path / "int8.npy", int8_input(model.input_shape))
+    bundled = run_cli(
+        "bundle",
+        str(module),
+        "-o",
+        str(tmp_path / "app"),
+        "--build-dir",
+        str(tmp_path / "app_build"),
+    )
+    assert bundled.returncode == 0, bundled.stderr
+    app = [str(tmp_path / "app" / "mobilenet_app"), str(tmp_path / "app" / "m.so")]
+    native = subprocess.run(
+        [*app, str(tmp_path / "int8.npy"), str(tmp_path / "app.raw")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert native.returncode == 0, native.stderr
+    assert np.array_equal(
+        np.fromfile(tmp_path / "app.raw", np.int8).reshape(expected.shape), expected
+    )
+    top1 = re.search(r"top1: class\s+(\d+)  q=(-?\d+)", native.stdout)  # ties: any at the max
+    assert top1 is not None and int(top1.group(2)) == expected[0].max()
+    assert expected[0][int(top1.group(1))] == expected[0].max()
+    wrong = subprocess.run(
+        [*app, str(tmp_path / "float.npy")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert wrong.returncode == 1 and "need a C-ordered int8 array" in wrong.stderr
 
 
 def test_unsupported_quantized_operator_is_one_line(residual_add_tflite, tmp_path):

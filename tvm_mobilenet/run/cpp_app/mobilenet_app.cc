@@ -1,9 +1,12 @@
 // Example app: load a tvm_mobilenet .so with the TVM runtime, run one input, print the top-5 classes.
 //
-//   ./mobilenet_app MODEL.so [INPUT.npy | INPUT.f32] [OUTPUT.f32]
+//   ./mobilenet_app MODEL.so [INPUT.npy | INPUT.raw] [OUTPUT.raw]
 //
-// INPUT is an NCHW float32 .npy or a raw little-endian float32 file of the model's input shape (without one,
-// the app runs a constant 0.5 image). OUTPUT, if given, receives the probabilities as raw float32.
+// The module says its input (`input_shape`, `input_dtype`): float32 for float models, int8 for
+// full-integer model files. INPUT is a C-ordered .npy of that dtype and shape, or a raw little-endian
+// file of it (without one, the app runs a constant image: 0.5, or 0 for int8). OUTPUT, if given,
+// receives the output as raw values of its dtype (probabilities for float models, the quantized
+// softmax for int8 ones).
 // Needs libtvm_runtime.so and libtvm_ffi.so at run time (next to the app, see `python -m tvm_mobilenet.bundle`).
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -42,8 +45,28 @@ std::vector<char> ReadFile(const std::string& path) {
   return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// The float32 payload of a .npy (C order, little-endian) or of a raw file.
-std::vector<float> ReadInput(const std::string& path, size_t count) {
+// An element type the app feeds or reads: its DLPack type, .npy descr and name.
+struct DType {
+  DLDataType dl;
+  const char* descr;
+  const char* name;
+  size_t bytes() const { return dl.bits / 8; }
+};
+const DType kFloat32{{kDLFloat, 32, 1}, "'<f4'", "float32"};
+const DType kInt8{{kDLInt, 8, 1}, "'|i1'", "int8"};
+
+// The input dtype the module reports (modules built before it reported one take float32).
+DType InputDType(ffi::Module& vm) {
+  auto reported = vm->GetFunction("input_dtype");
+  if (!reported.has_value()) return kFloat32;
+  std::string name = reported.value()().cast<ffi::String>();
+  if (name == "float32") return kFloat32;
+  if (name == "int8") return kInt8;
+  throw std::runtime_error("the module takes a " + name + " input, which this app does not feed");
+}
+
+// The payload of a .npy (C order, little-endian) or of a raw file: `count` values of `dtype`.
+std::vector<char> ReadInput(const std::string& path, size_t count, const DType& dtype) {
   std::vector<char> bytes = ReadFile(path);
   size_t offset = 0;
   if (bytes.size() >= 10 && std::memcmp(bytes.data(), "\x93NUMPY", 6) == 0) {
@@ -53,21 +76,42 @@ std::vector<float> ReadInput(const std::string& path, size_t count) {
                                       uint32_t(uint8_t(bytes[11])) << 24);
     offset = (major == 1 ? 10 : 12) + header_len;
     std::string header(bytes.data() + (major == 1 ? 10 : 12), header_len);
-    if (header.find("'<f4'") == std::string::npos || header.find("'fortran_order': False") == std::string::npos)
-      throw std::runtime_error(path + ": need a C-ordered float32 array");
+    if (header.find(dtype.descr) == std::string::npos || header.find("'fortran_order': False") == std::string::npos)
+      throw std::runtime_error(path + ": need a C-ordered " + dtype.name + " array (the module's input)");
   }
-  if (bytes.size() - offset != count * sizeof(float))
-    throw std::runtime_error(path + ": expected " + std::to_string(count) + " float32 values");
-  std::vector<float> values(count);
-  std::memcpy(values.data(), bytes.data() + offset, count * sizeof(float));
+  if (bytes.size() - offset != count * dtype.bytes())
+    throw std::runtime_error(path + ": expected " + std::to_string(count) + " " + dtype.name + " values");
+  return std::vector<char>(bytes.begin() + offset, bytes.end());
+}
+
+std::vector<char> ConstantInput(size_t count, const DType& dtype) {
+  std::vector<char> values(count * dtype.bytes(), 0);
+  if (dtype.dl.code == kDLFloat) std::fill_n(reinterpret_cast<float*>(values.data()), count, 0.5f);
   return values;
+}
+
+// The first row of the output as doubles (float32 probabilities or int8 quantized ones).
+std::vector<double> FirstRow(const ffi::Tensor& output) {
+  int64_t classes = output.shape()[output.ndim() - 1];
+  std::vector<double> row(classes);
+  DLDataType type = output.dtype();
+  for (int64_t i = 0; i < classes; ++i) {
+    if (type.code == kDLFloat && type.bits == 32) {
+      row[i] = static_cast<const float*>(output.data_ptr())[i];
+    } else if (type.code == kDLInt && type.bits == 8) {
+      row[i] = static_cast<const int8_t*>(output.data_ptr())[i];
+    } else {
+      throw std::runtime_error("the module's output is neither float32 nor int8");
+    }
+  }
+  return row;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s MODEL.so [INPUT.npy|INPUT.f32] [OUTPUT.f32]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s MODEL.so [INPUT.npy|INPUT.raw] [OUTPUT.raw]\n", argv[0]);
     return 2;
   }
   try {
@@ -77,26 +121,34 @@ int main(int argc, char** argv) {
     ffi::Module lib = ffi::Module::LoadFromFile(model);
     ffi::Module vm = lib->GetFunction("vm_load_executable").value()().cast<ffi::Module>();
     vm->GetFunction("vm_initialization").value()(static_cast<int>(kDLCPU), 0, kPooledAllocator);
-    // Step 2. The input, shaped as the module says (tvm_mobilenet adds an `input_shape` function).
+    // Step 2. The input, as the module says (tvm_mobilenet adds `input_shape` and `input_dtype`).
     ffi::Shape shape = vm->GetFunction("input_shape").value()().cast<ffi::Shape>();
+    DType dtype = InputDType(vm);
     size_t count = static_cast<size_t>(shape.Product());
-    std::vector<float> input = argc > 2 ? ReadInput(argv[2], count) : std::vector<float>(count, 0.5f);
+    std::vector<char> input = argc > 2 ? ReadInput(argv[2], count, dtype) : ConstantInput(count, dtype);
     DLDevice cpu{kDLCPU, 0};
-    ffi::Tensor data = ffi::Tensor::FromNDAlloc(CPUAlloc(), shape, DLDataType{kDLFloat, 32, 1}, cpu);
-    std::memcpy(data.data_ptr(), input.data(), count * sizeof(float));
+    ffi::Tensor data = ffi::Tensor::FromNDAlloc(CPUAlloc(), shape, dtype.dl, cpu);
+    std::memcpy(data.data_ptr(), input.data(), input.size());
     // Step 3. Run and rank the classes of the first image.
-    ffi::Tensor probs = vm->GetFunction("main").value()(data).cast<ffi::Tensor>();
-    const float* p = static_cast<const float*>(probs.data_ptr());
-    int64_t classes = probs.shape()[probs.ndim() - 1];
-    std::vector<int64_t> order(classes);
+    ffi::Tensor output = vm->GetFunction("main").value()(data).cast<ffi::Tensor>();
+    std::vector<double> row = FirstRow(output);
+    std::vector<int64_t> order(row.size());
     std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+    std::partial_sort(order.begin(), order.begin() + 5, order.end(),
+                      [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+    bool quantized = output.dtype().code == kDLInt;  // int8: the quantized softmax, printed as is
     for (int rank = 0; rank < 5; ++rank) {
-      std::printf("top%d: class %4lld  p=%.6f\n", rank + 1, static_cast<long long>(order[rank]), p[order[rank]]);
+      long long cls = static_cast<long long>(order[rank]);
+      if (quantized) {
+        std::printf("top%d: class %4lld  q=%d\n", rank + 1, cls, static_cast<int>(row[order[rank]]));
+      } else {
+        std::printf("top%d: class %4lld  p=%.6f\n", rank + 1, cls, row[order[rank]]);
+      }
     }
     if (argc > 3) {
       std::ofstream out(argv[3], std::ios::binary);
-      out.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(probs.numel() * sizeof(float)));
+      size_t size = static_cast<size_t>(output.numel()) * (output.dtype().bits / 8);
+      out.write(static_cast<const char*>(output.data_ptr()), static_cast<std::streamsize>(size));
     }
   } catch (const std::exception& err) {
     std::fprintf(stderr, "error: %s\n", err.what());
