@@ -113,10 +113,13 @@ def test_int8_module_says_its_input_dtype_to_run_profile_and_the_app(int8_tflite
     module = tmp_path / "m.so"
     model = ModelFile(int8_tflite, int8=int8_options("x86", AVX2.target, "xnnpack"))
     compile_model(CompileArgs(model, AVX2, module, log_dir=None), print_fn=lambda _: None)
-    ran = run_cli("run", str(module), "--repeat", "1", "--output", str(tmp_path / "out.npy"))
+    out = tmp_path / "out.npy"
+    ran = run_cli("run", str(module), "--repeat", "1", "--output", str(out), "--json")
     assert ran.returncode == 0, ran.stderr
     expected = run_tflite(int8_tflite, int8_input(model.input_shape), "xnnpack")
-    assert np.array_equal(np.load(tmp_path / "out.npy"), expected)
+    assert np.array_equal(np.load(out), expected)
+    ranked = [score for _, score in json.loads(ran.stdout)["top5"]]  # int8: no -(-128) overflow
+    assert ranked == sorted(expected[0], reverse=True)[:5]
     np.save(tmp_path / "float.npy", np.zeros(model.input_shape, np.float32))
     refused = run_cli("run", str(module), "--input", str(tmp_path / "float.npy"))
     assert_usage_error(refused, "module's input is int8", "not float32 values")

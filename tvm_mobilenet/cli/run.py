@@ -66,8 +66,12 @@ def main(argv=None, prog=None) -> int:
             f"median {result.median_ms:.2f} ms over {len(result.latencies_ms)} runs "
             f"on {report.ran_on}"
         )
-        for rank, (cls, prob) in enumerate(result.top5(), start=1):
-            print(f"  top{rank}: class {cls:4d}  p={prob:.4f}")
+        quantized = result.output.dtype.kind in "iu"  # an int8 model's quantized softmax
+        for rank, (cls, score) in enumerate(result.top5(), start=1):
+            print(
+                f"  top{rank}: class {cls:4d}  "
+                + (f"q={score:.0f}" if quantized else f"p={score:.4f}")
+            )
         if comparison:
             print(
                 f"{args.model.name} in {comparison['framework']}: max abs error "

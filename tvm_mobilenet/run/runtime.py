@@ -65,8 +65,8 @@ class RunResult:
             raise write_failed(Path(path), "--output", err) from None
 
     def top5(self, item: int = 0) -> list[tuple[int, float]]:
-        scores = self.output[item]
-        best = np.argsort(-scores)[:5]
+        scores = self.output[item].astype(np.float64)  # int8 outputs: -(-128) overflows in int8
+        best = np.argsort(-scores, kind="stable")[:5]
         return [(int(i), float(scores[i])) for i in best]
 
 
