@@ -93,8 +93,7 @@ def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
 
     model = LoadedModel(path)
     tvm.get_global_func("runtime.config_threadpool")(1, threads)  # kBig, as the bench's ours
-    data = input_for(model.input_shape, model.input_dtype or "float32")
-    tensor = tvm.runtime.tensor(data, model.device)
+    tensor = tvm.runtime.tensor(input_for(model.input_shape, model.input_dtype), model.device)
     main = model.vm["main"]
     for _ in range(2):
         main(tensor)

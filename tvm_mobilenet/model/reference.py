@@ -117,8 +117,9 @@ def int8_input(shape, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, shape, dtype=np.int8)
 
 
-def input_for(shape, dtype: str) -> np.ndarray:
-    """The fixed input of a module whose input is `dtype`: int8 for full-integer model files."""
+def input_for(shape, dtype: str | None) -> np.ndarray:
+    """The fixed input of a module whose input is `dtype`: int8 for full-integer model files,
+    else float32 (also for None: a module built before modules reported their input dtype)."""
     return int8_input(shape) if dtype == "int8" else random_input(shape)
 
 

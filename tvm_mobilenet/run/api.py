@@ -90,8 +90,11 @@ def run_module(
     model, input_shape, where = open_module(path, rpc)
     from tvm_mobilenet.model.reference import input_for
 
-    dtype = model.input_dtype or "float32"
-    data = load_input(input_file, input_shape) if input_file else input_for(input_shape, dtype)
+    data = (
+        load_input(input_file, input_shape)
+        if input_file
+        else input_for(input_shape, model.input_dtype)
+    )
     result = model.run(data, repeat=repeat)
     if output_file is not None:
         result.save(output_file)

@@ -108,8 +108,10 @@ class LoadedModel:
         tensor = self._tensor(self.check_input(data), self.device)
         try:
             output = self.vm["main"](tensor).numpy()
-        except ValueError as err:  # a module without `input_dtype` given the other dtype
-            raise ModuleLoadError(
+        except ValueError as err:
+            if self.input_dtype is not None:  # checked above: not a dtype the module refused
+                raise
+            raise ModuleLoadError(  # a module without `input_dtype` given the other dtype
                 f"the module refused the input ({str(err).strip().splitlines()[-1]}); rebuild it "
                 "with `python -m tvm_mobilenet.compile` (modules since 2026-11-27 say their input "
                 "dtype)"
