@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 INPUT_NAME = "input"
+# uint8 storage of an int8 value: value + 128, zero point + 128 (the same real numbers)
+UINT8_OFFSET = 128
 FUSED_RELU, FUSED_RELU6 = 1, 3  # tflite.ActivationFunctionType
 
 
@@ -39,6 +41,7 @@ class _Graph:
     subgraph: object
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
+    uint8: bool = False  # activations held as uint8 (value + 128, zero point + 128)
 
     def const(self, name: str, value) -> str:
         from onnx import numpy_helper
@@ -64,22 +67,27 @@ class _Graph:
         data = self.model.Buffers(tensor.Buffer()).DataAsNumpy()
         return np.frombuffer(data.tobytes(), dtype=dtype).reshape(tensor.ShapeAsNumpy())
 
-    def dequantized(self, index: int) -> str:
-        """The float view of quantized activation `index`."""
-        scale, zero_point = self.qparams(index)
+    def zero_point(self, index: int) -> np.ndarray:
+        """Activation `index`'s zero point in its storage type."""
+        zero_point = int(self.qparams(index)[1][0])
+        return np.uint8(zero_point + UINT8_OFFSET) if self.uint8 else np.int8(zero_point)
+
+    def dequantized(self, index: int, stored: str | None = None) -> str:
+        """The float view of quantized activation `index` (held in `stored`, default its own)."""
+        scale, _ = self.qparams(index)
         return self.node(
             "DequantizeLinear",
             [
-                f"t{index}_q",
+                stored or f"t{index}_q",
                 self.const(f"t{index}_s", scale[0]),
-                self.const(f"t{index}_z", np.int8(zero_point[0])),
+                self.const(f"t{index}_z", self.zero_point(index)),
             ],
-            f"t{index}_dq",
+            f"{stored or f't{index}_q'}_dq",
         )
 
     def quantize_to(self, value: str, index: int, fused: int = 0) -> None:
         """QuantizeLinear `value` into activation `index`, after its fused activation's clip."""
-        scale, zero_point = self.qparams(index)
+        scale, _ = self.qparams(index)
         low = {FUSED_RELU: 0.0, FUSED_RELU6: 0.0}.get(fused)
         if low is not None:
             high = 6.0 if fused == FUSED_RELU6 else np.finfo(np.float32).max
@@ -97,7 +105,7 @@ class _Graph:
             [
                 value,
                 self.const(f"t{index}_qs", scale[0]),
-                self.const(f"t{index}_qz", np.int8(zero_point[0])),
+                self.const(f"t{index}_qz", self.zero_point(index)),
             ],
             f"t{index}_q",
         )
@@ -179,7 +187,11 @@ def _operator(graph: _Graph, op_index: int, op, kind: str) -> None:
         )
         graph.quantize_to(pool, output)
     elif kind == "FULLY_CONNECTED":
-        flat = graph.node("Flatten", [graph.dequantized(inputs[0])], f"x{op_index}_flat")
+        # Flattened while quantized, so DequantizeLinear feeds Gemm directly: the pattern ONNX
+        # Runtime fuses into its int8 QGemm (a float Flatten in between leaves a float Gemm that
+        # dequantizes its 4 MB of weights on every call).
+        flat = graph.node("Flatten", [f"t{inputs[0]}_q"], f"x{op_index}_flat_q")
+        flat = graph.dequantized(inputs[0], stored=flat)
         weight = graph.buffer(inputs[1], np.int8)  # (units, in)
         gemm = graph.node(
             "Gemm",
@@ -197,8 +209,13 @@ def _operator(graph: _Graph, op_index: int, op, kind: str) -> None:
         raise QdqConversionError(f"operator {kind} has no QDQ ONNX translation here")
 
 
-def tflite_to_qdq_onnx(path: Path):
-    """The onnx.ModelProto of the int8 TFLite file at `path` (int8 NHWC in, int8 out)."""
+def tflite_to_qdq_onnx(path: Path, activations: str = "int8"):
+    """The onnx.ModelProto of the int8 TFLite file at `path` (NHWC in, int8 out).
+
+    `activations` "uint8" stores every activation, the input and the output too, as uint8
+    (`as_uint8`, `from_uint8`): the form ONNX Runtime's own quantizer writes, and what its x86
+    int8 kernels multiply (u8 x s8). From int8 activations it converts the pairs it can to uint8
+    itself, but keeps the first convolution (its int8 graph input) and the classifier in float."""
     import onnx
     import tflite
     from onnx import TensorProto, helper
@@ -208,6 +225,8 @@ def tflite_to_qdq_onnx(path: Path):
     graph = _Graph(model, model.Subgraphs(0))
     names = {code: name for name, code in vars(BuiltinOperator).items() if name.isupper()}
     input_index = int(graph.subgraph.InputsAsNumpy()[0])
+    graph.uint8 = activations == "uint8"
+    storage = TensorProto.UINT8 if graph.uint8 else TensorProto.INT8
     graph.node("Transpose", [INPUT_NAME], f"t{input_index}_q", perm=[0, 3, 1, 2])
     for op_index in range(graph.subgraph.OperatorsLength()):
         op = graph.subgraph.Operators(op_index)
@@ -217,15 +236,21 @@ def tflite_to_qdq_onnx(path: Path):
     onnx_graph = helper.make_graph(
         graph.nodes,
         "mobilenet_v1_int8_qdq",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT8, graph.shape(input_index))],
-        [
-            helper.make_tensor_value_info(
-                f"t{output_index}_q", TensorProto.INT8, graph.shape(output_index)
-            )
-        ],
+        [helper.make_tensor_value_info(INPUT_NAME, storage, graph.shape(input_index))],
+        [helper.make_tensor_value_info(f"t{output_index}_q", storage, graph.shape(output_index))],
         graph.initializers,
     )
     onnx_model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx_model.ir_version = 8
     onnx.checker.check_model(onnx_model)
     return onnx_model
+
+
+def as_uint8(data: np.ndarray) -> np.ndarray:
+    """int8 values in uint8 storage (value + 128: the sign bit flipped)."""
+    return data.view(np.uint8) ^ np.uint8(UINT8_OFFSET)
+
+
+def from_uint8(data: np.ndarray) -> np.ndarray:
+    """uint8-stored values back to int8."""
+    return (data ^ np.uint8(UINT8_OFFSET)).view(np.int8)

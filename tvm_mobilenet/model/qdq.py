@@ -14,7 +14,8 @@ emit instead:
   = clip(quantize(x), quantize(lo), quantize(hi)): TFLite's form, a clip of the int8 values.
 - AveragePool between DequantizeLinear and QuantizeLinear of the same scale and zero point becomes
   astype(int32) -> avg_pool2d -> astype(int8), as TFLite's; Gemm's weight (units, in) is given as
-  the dequantized (in, units) matrix, the flatten of a 1x1 map a reshape of the int8 values.
+  the dequantized (in, units) matrix, the flatten of a 1x1 map a reshape of the int8 values
+  (whether the file flattens before or after its DequantizeLinear).
 
 Anything else between a dequantize and a quantize raises IntegerizeError naming it (one line)."""
 
@@ -214,6 +215,9 @@ class _Normalizer:
         source = self.value(call.args[0])
         if [int(d) for d in call.args[0].ty.shape][2:] != [1, 1]:
             raise IntegerizeError("QDQ: a flatten of a feature map larger than 1x1")
+        if str(call.args[0].ty.dtype) == "int8":  # flattened while quantized, dequantized after
+            self.emit(var, relax.op.reshape(self.get(call.args[0]), call.ty.shape))
+            return
         if _op(source) != "relax.dequantize":
             raise IntegerizeError("QDQ: a flatten of a float feature map")
         flat = self.bb.emit(relax.op.reshape(self.get(source.args[0]), call.ty.shape))
