@@ -80,6 +80,10 @@ def _same_pixels(sch: s_tir.Schedule) -> bool:
     return data[1:3] == out[1:3]
 
 
+# A target key (see templates.with_int8_multiply): the family may multiply int8 inexactly, with
+# ONNX Runtime's int16 saturation (x86 AVX2 only: x86.AVX2_INT8_SATURATING).
+SATURATING_KEY = "int8_saturating"
+
 # TVM 0.27's LowerTVMBuiltin keeps CPU allocations below 1024 bytes on the stack (registers, after
 # LLVM) and gives larger ones a TVMBackendAllocWorkspace / FreeWorkspace pair: for the accumulator
 # tile, one per iteration of the parallel loop. The heuristic tile stays below it.

@@ -7,6 +7,8 @@ int8 template ("int8_depthwise", "int8_conv") with its int8 parameters."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import tvm
 from tvm import s_tir
 
@@ -14,7 +16,7 @@ from tvm_mobilenet.errors import TvmMobilenetError
 from tvm_mobilenet.model.quantized import Int8Options
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
 
-from . import FAMILIES, intrin
+from . import FAMILIES, cpu_int8, intrin
 
 TEMPLATE_BLOCKS = {DEPTHWISE_BLOCK: "depthwise", CONV_BLOCK: "conv"}
 INT8_DTYPES = ("int8", "uint8")
@@ -63,12 +65,28 @@ def int8_options(
     schedule_family: str, target: tvm.target.Target, arithmetic: str | None = None
 ) -> Int8Options:
     """How an int8 model is made integer for this family: `arithmetic` (default: the family's
-    DEFAULT_INT8_ARITHMETIC) and the activation storage its int8 templates multiply."""
+    DEFAULT_INT8_ARITHMETIC), the activation storage its int8 templates multiply and how they
+    multiply (the target's keys say, see with_int8_multiply)."""
     family = family_module(schedule_family)
     return Int8Options(
         arithmetic or family.DEFAULT_INT8_ARITHMETIC,
         int8_params(schedule_family, target).activation,
+        "saturating" if cpu_int8.SATURATING_KEY in target.keys else "exact",
     )
+
+
+def with_int8_multiply(device, multiply: str):
+    """`device` (a DeviceSpec) whose target multiplies int8 as `multiply` says: "exact", or
+    "saturating" (x86: AVX2 kernels with ONNX Runtime's int16 pair saturation; a target key)."""
+    if multiply == "exact":
+        return device
+    if device.schedule_family != "x86":
+        raise TvmMobilenetError(
+            f"--int8-multiply {multiply} is for x86 (AVX2 without VNNI); the int8 kernels of "
+            f"{device.family} are exact: drop the flag"
+        )
+    keys = [cpu_int8.SATURATING_KEY, *device.target.keys]
+    return dataclasses.replace(device, target_config={**device.target_config, "keys": keys})
 
 
 def apply_template(

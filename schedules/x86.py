@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import tvm
 from tvm.target import codegen
 
@@ -38,6 +40,10 @@ AVX2 = cpu.CpuParams(
 AVX512_VNNI_INT8 = cpu_int8.Int8Params(16, 4, 8, max_accumulators=24, dot=intrin.VNNI)
 AVX2_INT8 = cpu_int8.Int8Params(8, 4, 6, max_accumulators=12, dot=intrin.AVX2_SIGN)
 SSE_INT8 = cpu_int8.Int8Params(8, 2, 4, max_accumulators=8)
+# Opt-in (`--int8-multiply saturating`: cpu_int8.SATURATING_KEY in the target's keys): AVX2
+# multiplies uint8 activations by int8 weights with vpmaddubsw directly, as ONNX Runtime does,
+# and int16 pair sums saturate. VNNI's vpdpbusd is exact either way.
+AVX2_INT8_SATURATING = dataclasses.replace(AVX2_INT8, dot=intrin.AVX2_U8S8)
 
 
 def params_for(target: tvm.target.Target) -> cpu.CpuParams:
@@ -48,7 +54,7 @@ def int8_params_for(target: tvm.target.Target) -> cpu_int8.Int8Params:
     if codegen.llvm_cpu_has_features("avx512vnni", target):
         return AVX512_VNNI_INT8
     if codegen.llvm_cpu_has_features("avx2", target):
-        return AVX2_INT8
+        return AVX2_INT8_SATURATING if cpu_int8.SATURATING_KEY in target.keys else AVX2_INT8
     return SSE_INT8
 
 

@@ -59,7 +59,11 @@ def _scales(rng, fan_in: int, channels: int):
     return input_scale, weight_scales, output_scale
 
 
-def layer_case(layer: Layer, data_dtype: str, arithmetic: str, seed: int = 0) -> LayerCase:
+def layer_case(
+    layer: Layer, data_dtype: str, arithmetic: str, seed: int = 0, saturating: bool = False
+) -> LayerCase:
+    """`saturating`: expect AVX2's saturating u8 x s8 multiply (x86.AVX2_INT8_SATURATING), each
+    int16 pair sum of consecutive input channels clipped, instead of the exact convolution."""
     rng = np.random.default_rng(seed)
     size, cin, cout = layer.in_size, layer.in_channels, layer.out_channels
     info = np.iinfo(data_dtype)
@@ -91,7 +95,8 @@ def layer_case(layer: Layer, data_dtype: str, arithmetic: str, seed: int = 0) ->
             )
             out = bb.emit_output(_epilogue(bb, acc, bias, scales, clamp, arithmetic))
         bb.emit_func_output(out)
-    accumulators = _conv_int64(data, weight, layer, depthwise) + bias
+    conv = _pointwise_saturating if saturating else _conv_int64
+    accumulators = conv(data, weight, layer, depthwise) + bias
     expected = fixed_point.requantize(accumulators, scales, zp, lo, hi, arithmetic)
     return LayerCase(bb.get(), data, expected.astype(out_dtype))
 
@@ -106,6 +111,18 @@ def _epilogue(bb, acc, bias, scales, clamp, arithmetic):
     return bb.emit_te(
         requantize_te, acc, relax.const(bias), relax.const(multiplier), right, None, **clamp
     )
+
+
+def _pointwise_saturating(data, weight, layer: Layer, depthwise: bool) -> np.ndarray:
+    """vpmaddubsw's 1x1 convolution: the sum over channel pairs (2j, 2j + 1) of their products'
+    sum clipped to int16."""
+    assert layer.kind == "pointwise" and not depthwise
+    x, w = data.astype(np.int64)[0], weight[0, 0].astype(np.int64)
+    acc = np.zeros((*x.shape[:2], w.shape[1]), np.int64)
+    for j in range(0, x.shape[-1], 2):
+        pair = x[..., j, None] * w[j] + x[..., j + 1, None] * w[j + 1]
+        acc += np.clip(pair, -32768, 32767)
+    return acc[None]
 
 
 def _conv_int64(data, weight, layer: Layer, depthwise: bool) -> np.ndarray:

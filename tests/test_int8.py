@@ -24,13 +24,14 @@ from tvm_mobilenet.model.frameworks import run_tflite
 from tvm_mobilenet.model.reference import int8_input
 from tvm_mobilenet.model.source import BuiltinMobileNet, ModelFile
 from tvm_mobilenet.model.weights import random_weights
-from tvm_mobilenet.schedules.templates import int8_options, template_kind
+from tvm_mobilenet.schedules.templates import int8_options, template_kind, with_int8_multiply
 from tvm_mobilenet.tasks.extract import extract_tasks
 
 from .conftest import assert_usage_error, run_cli
 from .model_files import require
 
 AVX2 = load_device("x86", "avx2")
+SATURATING = with_int8_multiply(AVX2, "saturating")
 FILE_CONFIG = ModelConfig(0.25, 64)
 
 
@@ -103,6 +104,35 @@ def test_int8_file_equals_the_tflite_interpreter(int8_tflite, arithmetic, tmp_pa
         agreement = int8_agreement(run(data), run_tflite(int8_tflite, data, arithmetic))
         assert agreement.within_one_step >= 0.99 and agreement.top1_equal
         assert agreement.exact == 1.0, agreement.describe()
+
+
+def test_saturating_multiply_is_opt_in_and_checked(int8_tflite, tmp_path):
+    """--int8-multiply saturating: its own log name, outputs verified within one step of the TFLite
+    interpreter on >= 99 % (not bit for bit), and refused where it means nothing, in one line."""
+    output = tmp_path / "sat.so"
+    model = ["--model", str(int8_tflite), "--device", "avx2", "--int8-multiply", "saturating"]
+    result = run_cli("compile", *model, "--no-log", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    line = next(
+        x for x in result.stdout.splitlines() if x.startswith("verified against the TFLite")
+    )
+    assert float(re.search(r"([\d.]+)% within one", line).group(1)) >= 99.0, line
+    saturating = ModelFile(int8_tflite, int8=int8_options("x86", SATURATING.target))
+    assert saturating.log_name.endswith("-int8-xnnpack-saturating")
+    assert saturating.key["int8_multiply"] == "saturating"
+    for data in fixed_inputs(saturating.input_shape):
+        agreement = int8_agreement(
+            load_module_file(output)(data), run_tflite(int8_tflite, data, "xnnpack")
+        )
+        assert agreement.within_one_step >= 0.99 and agreement.top1_equal, agreement.describe()
+    assert_usage_error(
+        run_cli("compile", "--int8-multiply", "saturating", "-o", str(tmp_path / "x.so")),
+        "--int8-multiply applies to int8 models",
+    )
+    assert_usage_error(
+        run_cli("compile", *model[:2], *model[4:], "--target", "arm", "-o", str(tmp_path / "x.so")),
+        "--int8-multiply saturating is for x86",
+    )
 
 
 def test_int8_module_says_its_input_dtype_to_run_profile_and_the_app(int8_tflite, tmp_path):

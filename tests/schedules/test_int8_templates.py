@@ -1,7 +1,8 @@
 """int8 templates: every MobileNet depthwise and pointwise shape equals a numpy integer reference on
 x86 (both arithmetics; heuristic knobs, and sampled ones as tuning explores them); the same layers
 compile for ARM (sdot in the assembly of a +dotprod device, smull without) and AVX-512 VNNI
-(vpdpbusd), and for Mali, where PoCL runs the OpenCL kernels and they equal the reference too."""
+(vpdpbusd), and for Mali, where PoCL runs the OpenCL kernels and they equal the reference too;
+x86's opt-in saturating multiply equals a numpy model of its saturation."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from tvm import relax, s_tir
 from tvm_mobilenet.compile.build import build
 from tvm_mobilenet.compile.opencl_check import kernel_launch
 from tvm_mobilenet.devices import load_device
-from tvm_mobilenet.schedules.templates import apply_template, int8_params, template_kind
+from tvm_mobilenet.errors import TvmMobilenetError
+from tvm_mobilenet.schedules.templates import (
+    apply_template,
+    int8_params,
+    template_kind,
+    with_int8_multiply,
+)
 from tvm_mobilenet.tasks.extract import fuse
 
 from ..int8_cases import all_layers, layer_case, layer_id
@@ -24,6 +31,7 @@ AVX2 = load_device("x86", "avx2")
 # x86-64 without AVX2 (runs on any x86-64): no dot intrinsic, LLVM's widening multiplies
 BASELINE = dataclasses.replace(AVX2, target_config={**AVX2.target_config, "mcpu": "x86-64"})
 VNNI = load_device("x86", "avx512vnni")
+SATURATING = with_int8_multiply(AVX2, "saturating")
 SDOT = load_device("arm", "rk3588")
 NEON = load_device("arm", "rasp4b")
 MALI = load_device("mali", "rk3399-mali")
@@ -107,6 +115,28 @@ def test_pointwise_weights_are_packed_for_the_dot_intrinsic():
     assert "vpmaddubsw" in asm and "vpsignb" in asm
 
 
+@pytest.mark.parametrize("item", POINTWISE[::2], ids=layer_id)
+def test_saturating_multiply_equals_a_numpy_model_of_vpmaddubsw(item):
+    """--int8-multiply saturating (x86 AVX2): uint8 activations times int8 weights by vpmaddubsw
+    without the sign trick, bit for bit the numpy model of its int16 pair saturation; on these
+    full-range random data the saturation shows (the exact result differs)."""
+    layer = item[1]
+    assert data_dtype(layer, SATURATING) == "uint8"
+    case = layer_case(layer, "uint8", "xnnpack", saturating=True)
+    exact = layer_case(layer, "uint8", "xnnpack").expected
+    got = run_built(case, SATURATING)
+    assert np.array_equal(got, case.expected), np.mean(got == case.expected)
+    assert not np.array_equal(got, exact)
+    asm = assembly(layer, SATURATING)
+    assert "vpmaddubsw" in asm and "vpsignb" not in asm
+
+
+def test_saturating_multiply_is_x86_only():
+    assert with_int8_multiply(SDOT, "exact") is SDOT
+    with pytest.raises(TvmMobilenetError, match="int8-multiply saturating is for x86"):
+        with_int8_multiply(SDOT, "saturating")
+
+
 @pytest.mark.parametrize("item", LAYERS, ids=IDS)
 def test_arm_dotprod_compiles_with_sdot(item):
     asm = assembly(item[1], SDOT)
@@ -124,7 +154,7 @@ def test_arm_without_dotprod_and_avx512_vnni_compile(item):
     assert "vpdpbusd" in assembly(layer, VNNI)
 
 
-@pytest.mark.parametrize("device", [AVX2, VNNI, SDOT, NEON], ids=lambda d: d.name)
+@pytest.mark.parametrize("device", [AVX2, SATURATING, VNNI, SDOT, NEON], ids=lambda d: d.label)
 def test_dot_intrinsics_allocate_nothing_in_the_kernel(device):
     """The tensorized pointwise kernel keeps the intrinsic's values in registers: no workspace
     allocation per iteration (TVMScript's `x = expr` in an intrinsic made one per value and

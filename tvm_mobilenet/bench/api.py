@@ -38,6 +38,7 @@ class BenchArgs:
     seed: int = 0
     tolerance: float = reference.SOFTMAX_TOLERANCE
     precision: str = "fp32"  # int8: the int8 TFLite file of these weights (bench/int8.py)
+    int8_multiply: str = "exact"  # how ours multiplies int8 when compiled here (see README, "int8")
 
 
 def compile_ours(

@@ -132,7 +132,7 @@ def run_int8_benchmark(args, print_fn: Callable[[str], None] = print) -> BenchRe
     from tvm_mobilenet.bench.api import compile_ours
     from tvm_mobilenet.devices import load_device
     from tvm_mobilenet.model.source import ModelFile
-    from tvm_mobilenet.schedules.templates import int8_options
+    from tvm_mobilenet.schedules.templates import int8_options, with_int8_multiply
 
     allow_threads(max(args.threads))
     report = BenchReport(args.config, list(args.threads), args.repeat, precision="int8")
@@ -144,15 +144,13 @@ def run_int8_benchmark(args, print_fn: Callable[[str], None] = print) -> BenchRe
             "model: int8 TFLite file of our weights by TFLiteConverter (per-channel weights, "
             "per-tensor activations, calibrated on 8 deterministic synthetic images)"
         )
-        device = load_device("x86")
+        device = with_int8_multiply(load_device("x86"), args.int8_multiply)
         model = ModelFile(path, int8=int8_options("x86", device.target))
         module = args.module or compile_ours(
             model, device, Path(work) / "ours.so", args.tolerance, print_fn
         )
-        report.notes.append(
-            f"ours: {module if args.module else 'compiled for this run'} "
-            f"({model.int8.arithmetic} requantization)"
-        )
+        built = "as compiled" if args.module else f"compiled for this run, {model.int8.describe()}"
+        report.notes.append(f"ours: {module} ({built})")
         data = _int8_input(path, args.config)
         expected = _tflite_predictor(path, 1)(data)
         systems = _systems(args, path, module, model.input_shape, report.notes)

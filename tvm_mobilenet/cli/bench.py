@@ -120,6 +120,7 @@ def _bench_args(args):
         weights_file=args.weights,
         seed=args.seed,
         precision=args.precision,
+        int8_multiply=args.int8_multiply,
     )
 
 
@@ -192,6 +193,13 @@ def main(argv=None, prog=None) -> int:
         "ONNX Runtime (QDQ) int8 (default fp32)",
     )
     parser.add_argument(
+        "--int8-multiply",
+        choices=("exact", "saturating"),
+        default="exact",
+        help="with --precision int8 and no --module: compile ours with exact (default) or "
+        "saturating int8 multiplies (x86 AVX2, as ONNX Runtime; see README, int8)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="FILE.json", help="also write the results as JSON"
     )
     parser.add_argument(
@@ -226,6 +234,10 @@ def main(argv=None, prog=None) -> int:
         parser.error(f"--repeat {args.repeat} must be >= 1")
     if args.processes is not None and args.precision != "fp32":
         parser.error("--processes runs the fp32 model; drop --precision int8")
+    if args.int8_multiply != "exact" and (args.precision != "int8" or args.module is not None):
+        parser.error(
+            "--int8-multiply compiles ours for --precision int8 (a --module is used as compiled)"
+        )
     if args.processes is not None:
         return _spread(args, parser)
     if args.profile:

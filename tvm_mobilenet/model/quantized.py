@@ -43,6 +43,9 @@ from tvm_mobilenet.errors import IntegerizeError
 from tvm_mobilenet.model.fixed_point import ARITHMETICS, conv_multipliers, float_scales
 
 ACTIVATIONS = ("uint8", "int8-unpadded")
+# How the pointwise kernels multiply: exactly, or (x86 AVX2, opt-in) with ONNX Runtime's int16
+# pair saturation (schedules/x86.py AVX2_INT8_SATURATING).
+MULTIPLIES = ("exact", "saturating")
 # Float operators allowed to remain: the classifier's softmax and the (de)quantize around it.
 FLOAT_ALLOWED = {
     "relax.dequantize",
@@ -56,16 +59,36 @@ FLOAT_ALLOWED = {
 
 @dataclass(frozen=True)
 class Int8Options:
-    """How an int8 model is made integer: the requantize arithmetic and the activation storage."""
+    """How an int8 model is made integer: the requantize arithmetic, the activation storage and
+    how the target's kernels multiply."""
 
     arithmetic: str = "xnnpack"  # one of fixed_point.ARITHMETICS
     activation: str = "uint8"  # one of ACTIVATIONS (what the target's int8 templates multiply)
+    multiply: str = "exact"  # one of MULTIPLIES
 
     def __post_init__(self):
         if self.arithmetic not in ARITHMETICS:
             raise ValueError(f"int8 arithmetic must be one of {ARITHMETICS}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation storage must be one of {ACTIVATIONS}")
+        if self.multiply not in MULTIPLIES:
+            raise ValueError(f"int8 multiply must be one of {MULTIPLIES}")
+
+    @property
+    def label(self) -> str:
+        """The log name's suffix and the catalogue's word for these options."""
+        saturating = "-saturating" if self.multiply == "saturating" else ""
+        return f"int8-{self.arithmetic}{saturating}"
+
+    @property
+    def key(self) -> dict:
+        """What a log's key records of these options (exact ones as before this field)."""
+        key = {"int8_arithmetic": self.arithmetic}
+        return key if self.multiply == "exact" else {**key, "int8_multiply": self.multiply}
+
+    def describe(self) -> str:
+        saturating = ", saturating multiply" if self.multiply == "saturating" else ""
+        return f"{self.arithmetic} arithmetic{saturating}"
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ class BuiltinMobileNet(ModelSource):
         return {
             **self.config.key,
             "precision": "int8",
-            "int8_arithmetic": self.int8.arithmetic,
+            **self.int8.key,
             "calibration": calibration.calibration_label(self.calibration_file),
         }
 
@@ -121,7 +121,7 @@ class BuiltinMobileNet(ModelSource):
     def log_name(self) -> str:
         c = self.config
         name = f"mobilenet_v1-{c.alpha}-{c.resolution}-b{c.batch}"
-        return name if self.int8 is None else f"{name}-int8-{self.int8.arithmetic}"
+        return name if self.int8 is None else f"{name}-{self.int8.label}"
 
     def describe(self) -> str:
         c = self.config
@@ -130,7 +130,7 @@ class BuiltinMobileNet(ModelSource):
             return text
         hint = "" if self.calibration_file else "; pass --calibration FILE.npy for real images"
         return (
-            f"{text}, int8 ({self.int8.arithmetic} arithmetic, calibrated on "
+            f"{text}, int8 ({self.int8.describe()}, calibrated on "
             f"{calibration.calibration_label(self.calibration_file)}{hint})"
         )
 
@@ -218,19 +218,19 @@ class ModelFile(ModelSource):
     @property
     def key(self) -> dict:
         key = {"file": self.path.name, "sha256": self.sha256, "input_shape": list(self.input_shape)}
-        return key if self.int8 is None else {**key, "int8_arithmetic": self.int8.arithmetic}
+        return key if self.int8 is None else {**key, **self.int8.key}
 
     @property
     def log_name(self) -> str:
         name = f"{self.path.stem}-{self.sha256[:12]}"
-        return name if self.int8 is None else f"{name}-int8-{self.int8.arithmetic}"
+        return name if self.int8 is None else f"{name}-{self.int8.label}"
 
     def input_files(self) -> dict[str, Path]:
         return {"--model": self.path}
 
     def describe(self) -> str:
         m = self.imported
-        precision = "" if m.int8 is None else f", int8 ({m.int8.arithmetic} arithmetic)"
+        precision = "" if m.int8 is None else f", int8 ({m.int8.describe()})"
         return (
             f"{self.path.name} ({m.source_format}, input '{m.input_name}' "
             f"{'x'.join(map(str, m.input_shape))} {m.layout} {m.input_dtype}{precision})"

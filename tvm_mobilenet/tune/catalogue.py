@@ -46,6 +46,8 @@ class LogEntry:
 def model_name(key: dict) -> str:
     """A model key in a few characters: "mobilenet_v1 1.0/224 b1", or the model file's name."""
     int8 = f" int8-{key['int8_arithmetic']}" if key.get("int8_arithmetic") else ""
+    if key.get("int8_multiply"):
+        int8 += f"-{key['int8_multiply']}"
     if key.get("name") == "mobilenet_v1":
         return f"mobilenet_v1 {key['alpha']}/{key['resolution']} b{key['batch']}{int8}"
     return str(key.get("file", key)) + int8
