@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -179,3 +180,28 @@ def test_profile_names_each_kernel_of_the_model(tmp_path):
 
 def test_profile_needs_a_module():
     assert_usage_error(run_cli("bench", "--profile", *TINY), "--profile", "--module")
+
+
+def test_the_busy_note_counts_other_processes_not_the_bench_itself():
+    """The note says how much CPU other processes took during the run: a process spinning beside
+    it shows; the bench's own work (here: spinning in this process) does not."""
+    from tvm_mobilenet.bench.load import OthersCpu
+
+    def spin(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+
+    alone = OthersCpu()
+    spin(0.6)
+    assert alone.share() < 0.5 / (os.cpu_count() or 1)  # ours: 1 core; only others count
+    crowded = OthersCpu()
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN.format(seconds=0.8)])
+    spin(1.0)
+    share, note = crowded.share(), crowded.note()
+    spinner.wait()
+    assert share > 0.4 / (os.cpu_count() or 1), note  # most of one core of the cores
+    assert "other processes took" in note and "machine was busy" in note, note
+
+
+SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"

@@ -4,17 +4,17 @@ checked against the float64 reference, then timed round-robin at each thread cou
 from __future__ import annotations
 
 import gc
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tvm_mobilenet.bench.harness import SystemResult, max_abs_error, time_round_robin
+from tvm_mobilenet.bench.load import OthersCpu
 from tvm_mobilenet.bench.peak import measure_fma_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.bench.peers.ours import Ours
-from tvm_mobilenet.bench.report import BenchReport, load_note
+from tvm_mobilenet.bench.report import BenchReport
 from tvm_mobilenet.devices import DeviceSpec, load_device
 from tvm_mobilenet.errors import TuningLogError, VerificationError
 from tvm_mobilenet.model import reference
@@ -126,7 +126,7 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     data = reference.sample_input(args.config)
     expected = reference.forward(args.config, weights, data)
     report = BenchReport(args.config, list(args.threads), args.repeat)
-    load_before = os.getloadavg()[0]
+    others = OthersCpu()
     peers = available_peers(args.peers, report.notes)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         # Step 2. Ours: the given .so, or compiled now.
@@ -156,5 +156,5 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
             gc.collect()  # let the peers' sessions and thread pools go before the next thread count
     # Step 5. The machine's FMA peak at each thread count, after the timing it must not disturb.
     report.peaks = measure_fma_peak(list(args.threads))
-    report.notes.append(load_note(load_before))
+    report.notes.append(others.note())
     return report

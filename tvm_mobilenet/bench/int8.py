@@ -11,7 +11,6 @@ tolerance against the float64 reference).
 from __future__ import annotations
 
 import gc
-import os
 import tempfile
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -20,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from tvm_mobilenet.bench.harness import SystemResult, time_round_robin
+from tvm_mobilenet.bench.load import OthersCpu
 from tvm_mobilenet.bench.peer import Predict, interpreter_predictor, missing_modules
 from tvm_mobilenet.bench.peers.ours import Ours
-from tvm_mobilenet.bench.report import BenchReport, load_note
+from tvm_mobilenet.bench.report import BenchReport
 from tvm_mobilenet.compile.build import Int8Agreement, int8_agreement
 from tvm_mobilenet.errors import SourceCheckUnavailable, VerificationError
 from tvm_mobilenet.model import reference
@@ -136,7 +136,7 @@ def run_int8_benchmark(args, print_fn: Callable[[str], None] = print) -> BenchRe
 
     allow_threads(max(args.threads))
     report = BenchReport(args.config, list(args.threads), args.repeat, precision="int8")
-    load_before = os.getloadavg()[0]
+    others = OthersCpu()
     weights = get_weights(args.config, args.weights_file, args.seed)
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_int8_") as work:
         path = _write_model(args, weights, Path(work))
@@ -171,5 +171,5 @@ def run_int8_benchmark(args, print_fn: Callable[[str], None] = print) -> BenchRe
                 report.result(name, threads).latencies_ms = latencies
             predictors.clear()
             gc.collect()
-    report.notes.append(load_note(load_before))
+    report.notes.append(others.note())
     return report

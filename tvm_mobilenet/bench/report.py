@@ -3,7 +3,6 @@ of the measured FMA peak, a PNG bar chart and a JSON form."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from tvm_mobilenet.model.architecture import ModelConfig, layers
 
 OURS = "tvm_mobilenet"
 GOAL_RATIO = 0.95  # issue 7: ours <= 0.95x the best peer
-BUSY_LOAD = 0.5  # 1-minute load average above which a run is flagged as taken on a busy machine
 
 
 @dataclass
@@ -175,18 +173,3 @@ def write_plot(report: BenchReport, path: str | Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
-
-
-def load_note(before: float) -> str:
-    """The machine's load around the run: other processes on the cores skew every figure, 2 threads
-    most."""
-    after = os.getloadavg()[0]
-    note = (
-        f"load average (1 min) {before:.2f} before the run, {after:.2f} after (includes this run)"
-    )
-    if before > BUSY_LOAD:
-        note += (
-            f"; the machine was busy ({os.cpu_count()} cores): "
-            "rerun on a quiet machine for figures to quote"
-        )
-    return note
