@@ -63,74 +63,36 @@ def _description(lanes: int, depth: int, a_dtype: str):
     return description
 
 
-def _avx2_sign():
-    """s8 x s8 with vpmaddubsw, exact: vpmaddubsw multiplies u8 by s8 and saturates each int16 pair
-    sum; fed |a| (<= 128, as u8) and sign(a) * w (|w| <= 127: TFLite's weights are symmetric, and
-    the weight packing refuses -128), a pair is at most 2 * 128 * 127 = 32512 < 32767. vpmaddwd
-    with ones then sums the pairs into int32."""
+def _sign_trick(a_vec, w_vec):
+    """(|a|, sign(a) * w): vpmaddubsw's u8 and s8 operands for s8 activations (see _avx2)."""
+    a_abs = _llvm("llvm.abs", a_vec, T.bool(False), dtype="int8x32")
+    return a_abs, _llvm("llvm.x86.avx2.psign.b", w_vec, a_vec, dtype="int8x32")
+
+
+def _avx2(intrinsic: DotIntrinsic):
+    """vpmaddubsw (u8 x s8 -> int16 pair sums, saturating), vpmaddwd with ones (pairs -> int32).
+
+    AVX2_SIGN, exact, for s8 activations: fed |a| (<= 128, as u8) and sign(a) * w (|w| <= 127:
+    TFLite's weights are symmetric, and the weight packing refuses -128), a pair is at most
+    2 * 128 * 127 = 32512 < 32767. AVX2_U8S8, as ONNX Runtime's AVX2 kernels multiply: u8
+    activations straight in, 3 instructions per 32 multiply-adds instead of 4 (~1.4x faster
+    pointwise kernels on znver3), but a pair a0 * w0 + a1 * w1 (a up to 255) saturates at
+    +-32767 / -32768: not exact, opt-in (`--int8-multiply saturating`; schedules/x86.py)."""
+    a_dtype = intrinsic.activation
 
     @T.prim_func(s_tir=True)
     def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
-        A = T.match_buffer(a, (4,), "int8", offset_factor=1)
+        A = T.match_buffer(a, (4,), a_dtype, offset_factor=1)
         B = T.match_buffer(b, (8, 4), "int8", offset_factor=1)
         C = T.match_buffer(c, (8,), "int32", offset_factor=1)
         with T.sblock("root"):
             T.reads(C[0:8], A[0:4], B[0:8, 0:4])
             T.writes(C[0:8])
-            word = T.meta_var(T.reinterpret(A.vload([0], "int8x4"), dtype="int32"))
+            word = T.meta_var(T.reinterpret(A.vload([0], f"{a_dtype}x4"), dtype="int32"))
             a_vec = T.meta_var(T.reinterpret(T.broadcast(word, 8), dtype="int8x32"))
-            a_abs = T.meta_var(
-                T.call_llvm_pure_intrin(
-                    T.llvm_lookup_intrinsic_id("llvm.abs"), a_vec, T.bool(False), dtype="int8x32"
-                )
-            )
-            w_signed = T.meta_var(
-                T.call_llvm_pure_intrin(
-                    T.llvm_lookup_intrinsic_id("llvm.x86.avx2.psign.b"),
-                    B.vload([0, 0], "int8x32"),
-                    a_vec,
-                    dtype="int8x32",
-                )
-            )
-            pairs = T.meta_var(
-                T.call_llvm_pure_intrin(
-                    T.llvm_lookup_intrinsic_id("llvm.x86.avx2.pmadd.ub.sw"),
-                    a_abs,
-                    w_signed,
-                    dtype="int16x16",
-                )
-            )
-            C[T.ramp(T.int32(0), 1, 8)] = C.vload([0], "int32x8") + T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.x86.avx2.pmadd.wd"),
-                pairs,
-                T.broadcast(T.int16(1), 16),
-                dtype="int32x8",
-            )
-
-    return implementation
-
-
-def _avx2_saturating():
-    """u8 x s8 as ONNX Runtime's AVX2 kernels multiply: vpmaddubsw straight on the activations, one
-    instruction fewer per 32 multiply-adds than the sign trick (~1.4x faster pointwise kernels on
-    znver3), but each int16 pair sum a0 * w0 + a1 * w1 saturates at +-32767 / -32768 (activations
-    up to 255): not exact. Opt-in (`--int8-multiply saturating`; schedules/x86.py)."""
-
-    @T.prim_func(s_tir=True)
-    def implementation(a: T.handle, b: T.handle, c: T.handle) -> None:
-        A = T.match_buffer(a, (4,), "uint8", offset_factor=1)
-        B = T.match_buffer(b, (8, 4), "int8", offset_factor=1)
-        C = T.match_buffer(c, (8,), "int32", offset_factor=1)
-        with T.sblock("root"):
-            T.reads(C[0:8], A[0:4], B[0:8, 0:4])
-            T.writes(C[0:8])
-            word = T.meta_var(T.reinterpret(A.vload([0], "uint8x4"), dtype="int32"))
-            a_vec = T.meta_var(T.reinterpret(T.broadcast(word, 8), dtype="int8x32"))
-            pairs = T.meta_var(
-                _llvm(
-                    "llvm.x86.avx2.pmadd.ub.sw", a_vec, B.vload([0, 0], "int8x32"), dtype="int16x16"
-                )
-            )
+            w_vec = T.meta_var(B.vload([0, 0], "int8x32"))
+            u8, s8 = T.meta_var(_sign_trick(a_vec, w_vec) if a_dtype == "int8" else (a_vec, w_vec))
+            pairs = T.meta_var(_llvm("llvm.x86.avx2.pmadd.ub.sw", u8, s8, dtype="int16x16"))
             C[T.ramp(T.int32(0), 1, 8)] = C.vload([0], "int32x8") + _llvm(
                 "llvm.x86.avx2.pmadd.wd", pairs, T.broadcast(T.int16(1), 16), dtype="int32x8"
             )
@@ -217,8 +179,8 @@ def _neon():
 
 
 IMPLEMENTATIONS = {
-    AVX2_SIGN: _avx2_sign,
-    AVX2_U8S8: _avx2_saturating,
+    AVX2_SIGN: lambda: _avx2(AVX2_SIGN),
+    AVX2_U8S8: lambda: _avx2(AVX2_U8S8),
     VNNI: _vnni,
     SDOT: _sdot,
     NEON: _neon,
