@@ -36,10 +36,13 @@ class DotIntrinsic:
     depth: int  # D: input channels per output
     activation: str  # the dtype of A: "int8" or "uint8"
     weight_min: int = -128  # the smallest weight it multiplies exactly
+    exact: bool = True  # False: sums may saturate (AVX2_U8S8)
 
 
 AVX2_SIGN = DotIntrinsic("tvm_mobilenet_dot_8x4_i8i8i32_avx2_sign", 8, 4, "int8", weight_min=-127)
-AVX2_U8S8 = DotIntrinsic("tvm_mobilenet_dot_8x4_u8i8i32_avx2_saturating", 8, 4, "uint8")
+AVX2_U8S8 = DotIntrinsic(
+    "tvm_mobilenet_dot_8x4_u8i8i32_avx2_saturating", 8, 4, "uint8", exact=False
+)
 VNNI = DotIntrinsic("tvm_mobilenet_dot_16x4_u8i8i32_vnni", 16, 4, "uint8")
 SDOT = DotIntrinsic("tvm_mobilenet_dot_4x4_i8i8i32_sdot", 4, 4, "int8")
 NEON = DotIntrinsic("tvm_mobilenet_dot_4x4_i8i8i32_neon", 4, 4, "int8")

@@ -66,18 +66,20 @@ def int8_options(
 ) -> Int8Options:
     """How an int8 model is made integer for this family: `arithmetic` (default: the family's
     DEFAULT_INT8_ARITHMETIC), the activation storage its int8 templates multiply and how they
-    multiply (the target's keys say, see with_int8_multiply)."""
+    multiply (exactly unless the target asks for saturation and has it, see with_int8_multiply)."""
     family = family_module(schedule_family)
+    params = int8_params(schedule_family, target)
     return Int8Options(
         arithmetic or family.DEFAULT_INT8_ARITHMETIC,
-        int8_params(schedule_family, target).activation,
-        "saturating" if cpu_int8.SATURATING_KEY in target.keys else "exact",
+        params.activation,
+        "exact" if params.dot is None or params.dot.exact else "saturating",
     )
 
 
 def with_int8_multiply(device, multiply: str):
     """`device` (a DeviceSpec) whose target multiplies int8 as `multiply` says: "exact", or
-    "saturating" (x86: AVX2 kernels with ONNX Runtime's int16 pair saturation; a target key)."""
+    "saturating" (a target key: x86 AVX2 kernels with ONNX Runtime's int16 pair saturation; a CPU
+    with VNNI stays exact, its vpdpbusd is as fast)."""
     if multiply == "exact":
         return device
     if device.schedule_family != "x86":

@@ -19,6 +19,7 @@ from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.errors import TvmMobilenetError
 from tvm_mobilenet.schedules.templates import (
     apply_template,
+    int8_options,
     int8_params,
     template_kind,
     with_int8_multiply,
@@ -132,6 +133,9 @@ def test_saturating_multiply_equals_a_numpy_model_of_vpmaddubsw(item):
 
 
 def test_saturating_multiply_is_x86_only():
+    """Only AVX2 without VNNI saturates: a VNNI CPU asked stays exact (vpdpbusd), ARM refuses."""
+    assert int8_options("x86", SATURATING.target).multiply == "saturating"
+    assert int8_options("x86", with_int8_multiply(VNNI, "saturating").target).multiply == "exact"
     assert with_int8_multiply(SDOT, "exact") is SDOT
     with pytest.raises(TvmMobilenetError, match="int8-multiply saturating is for x86"):
         with_int8_multiply(SDOT, "saturating")
