@@ -28,7 +28,10 @@ def tune_two_tasks(log_dir, device):
     ]
     log = open_log(log_dir, device.label, device.target_config, CONFIG.key, create=True)
     lines = []
-    report = tune_on(device, log, chosen, [TRIALS, TRIALS], "both", print_fn=lines.append)
+    try:
+        report = tune_on(device, log, chosen, [TRIALS, TRIALS], "both", print_fn=lines.append)
+    finally:
+        log.close()  # the lock: the resume opens the directory again (GC alone released it late)
     return report, lines, tasks
 
 

@@ -226,6 +226,11 @@ def test_builtin_int8_builds_and_runs(tmp_path):
     result = run_cli("compile", *small, "--precision", "int8", "--no-log", "-o", str(output))
     assert result.returncode == 0, result.stderr
     assert "8 deterministic synthetic images" in result.stdout
+    # without a log the untuned build is said once, not once per function
+    assert (
+        "without a tuning log" in result.stdout and "functions get their heuristic" in result.stdout
+    )
+    assert "no tuning record" not in result.stdout
     error = re.search(r"numpy integers on this machine: max abs error (\S+)", result.stdout)
     assert error is not None and float(error.group(1)) <= 1e-4, result.stdout
     agreement = re.search(r"top-1 agreement (\d+)/8, max abs softmax error (\S+)", result.stdout)

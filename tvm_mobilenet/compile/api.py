@@ -45,7 +45,9 @@ class CompileArgs:
     def display(self) -> str:
         return (
             f"compiling {self.model.describe()} "
-            f"for {self.device.label} with records from {self.log_dir} -> {self.output}"
+            f"for {self.device.label} "
+            + (f"with records from {self.log_dir}" if self.log_dir else "without a tuning log")
+            + f" -> {self.output}"
         )
 
 
@@ -92,8 +94,11 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     log = open_records(args.log_dir, args.log_optional, args.device, args.model, print_fn)
     report = CompileReport(str(args.output))
     report.untuned = untuned_tasks(extract_tasks(mod, target), log)
-    for task in report.untuned:
-        print_fn(f"warning: no tuning record for {task.name} ({task.kind} {task.shape})")
+    if log is None:  # said once, not per function: none has a record
+        print_fn(f"untuned: {len(report.untuned)} functions get their heuristic schedules")
+    else:
+        for task in report.untuned:
+            print_fn(f"warning: no tuning record for {task.name} ({task.kind} {task.shape})")
     # Step 2. Build and export under a temporary name.
     executable = build(
         with_input_signature(mod, args.model.input_shape),
