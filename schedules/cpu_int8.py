@@ -51,6 +51,11 @@ class Int8Params:
             "int8-unpadded" if self.dot is not None and self.dot.activation == "int8" else "uint8"
         )
 
+    @property
+    def exact(self) -> bool:
+        """Whether the int8 kernels multiply exactly (not with AVX2_U8S8's saturation)."""
+        return self.dot is None or self.dot.exact
+
     def as_fp32_shape(self) -> cpu.CpuParams:
         """The fp32 templates' register shape with int32 lanes."""
         return cpu.CpuParams(self.acc_lanes, self.max_vectors, self.max_columns)

@@ -31,6 +31,11 @@ class GpuParams:
         uint8 lets every convolution pad with zeros in place."""
         return "uint8"
 
+    @property
+    def exact(self) -> bool:
+        """Whether the int8 kernels multiply exactly: plain int32 arithmetic does."""
+        return True
+
 
 def params_for(target: tvm.target.Target) -> GpuParams:
     max_threads = int(target.attrs.get("max_num_threads", 256))

@@ -72,7 +72,7 @@ def int8_options(
     return Int8Options(
         arithmetic or family.DEFAULT_INT8_ARITHMETIC,
         params.activation,
-        "exact" if params.dot is None or params.dot.exact else "saturating",
+        "exact" if params.exact else "saturating",
     )
 
 
