@@ -129,6 +129,23 @@ def test_saturating_multiply_is_opt_in_and_checked(int8_tflite, tmp_path):
         run_cli("compile", "--int8-multiply", "saturating", "-o", str(tmp_path / "x.so")),
         "--int8-multiply applies to int8 models",
     )
+    onnx = require("onnx")
+    from tvm_mobilenet.bench.onnx_model import build_onnx
+
+    config = ModelConfig(0.25, 32)
+    onnx.save(build_onnx(config, random_weights(config)), str(tmp_path / "f32.onnx"))
+    assert_usage_error(
+        run_cli(
+            "compile",
+            "--model",
+            str(tmp_path / "f32.onnx"),
+            "--int8-multiply",
+            "saturating",
+            "-o",
+            str(tmp_path / "x.so"),
+        ),
+        "f32.onnx is a float model",
+    )
     assert_usage_error(
         run_cli("compile", *model[:2], *model[4:], "--target", "arm", "-o", str(tmp_path / "x.so")),
         "--int8-multiply saturating is for x86",

@@ -277,6 +277,10 @@ def model_device_and_log_dir(args, reading: bool = False):
     if hasattr(args, "int8_multiply"):
         device = with_int8_multiply(device, args.int8_multiply)
     model = model_source(args, device)
+    if getattr(args, "int8_multiply", "exact") != "exact" and model.int8 is None:
+        raise ModelSpecError(
+            f"--int8-multiply applies to int8 models; --model {args.model.name} is a float model"
+        )
     if args.log_dir is not None:
         return model, device, args.log_dir, False
     find = log_dir_to_read if reading else default_log_dir
