@@ -185,7 +185,7 @@ def test_profile_needs_a_module():
 def test_the_busy_note_counts_other_processes_not_the_bench_itself():
     """The note says how much CPU other processes took during the run: a process spinning beside
     it shows; the bench's own work (here: spinning in this process) does not."""
-    from tvm_mobilenet.bench.load import OthersCpu
+    from tvm_mobilenet.bench.load import BUSY_SHARE, OthersCpu
 
     def spin(seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -201,7 +201,9 @@ def test_the_busy_note_counts_other_processes_not_the_bench_itself():
     share, note = crowded.share(), crowded.note()
     spinner.wait()
     assert share > 0.4 / (os.cpu_count() or 1), note  # most of one core of the cores
-    assert "other processes took" in note and "machine was busy" in note, note
+    assert "other processes took" in note, note
+    # flagged as busy by its share of all cores: on 2 cores one spinning neighbour is enough
+    assert ("machine was busy" in note) == (share > BUSY_SHARE), note
 
 
 SPIN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"

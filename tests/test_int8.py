@@ -110,7 +110,8 @@ def test_saturating_multiply_is_opt_in_and_checked(int8_tflite, tmp_path):
     """--int8-multiply saturating: its own log name, outputs verified within one step of the TFLite
     interpreter on >= 99 % (not bit for bit), and refused where it means nothing, in one line."""
     output = tmp_path / "sat.so"
-    model = ["--model", str(int8_tflite), "--device", "avx2", "--int8-multiply", "saturating"]
+    file, flag = ["--model", str(int8_tflite)], ["--int8-multiply", "saturating"]
+    model = [*file, "--device", "avx2", *flag]
     result = run_cli("compile", *model, "--no-log", "-o", str(output))
     assert result.returncode == 0, result.stderr
     line = next(
@@ -147,7 +148,7 @@ def test_saturating_multiply_is_opt_in_and_checked(int8_tflite, tmp_path):
         "f32.onnx is a float model",
     )
     assert_usage_error(
-        run_cli("compile", *model[:2], *model[4:], "--target", "arm", "-o", str(tmp_path / "x.so")),
+        run_cli("compile", *file, *flag, "--target", "arm", "-o", str(tmp_path / "x.so")),
         "--int8-multiply saturating is for x86",
     )
 

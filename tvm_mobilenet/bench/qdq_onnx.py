@@ -222,10 +222,9 @@ def tflite_to_qdq_onnx(path: Path, activations: str = "int8"):
     from tflite.BuiltinOperator import BuiltinOperator
 
     model = tflite.Model.GetRootAsModel(Path(path).read_bytes(), 0)
-    graph = _Graph(model, model.Subgraphs(0))
+    graph = _Graph(model, model.Subgraphs(0), uint8=activations == "uint8")
     names = {code: name for name, code in vars(BuiltinOperator).items() if name.isupper()}
     input_index = int(graph.subgraph.InputsAsNumpy()[0])
-    graph.uint8 = activations == "uint8"
     storage = TensorProto.UINT8 if graph.uint8 else TensorProto.INT8
     graph.node("Transpose", [INPUT_NAME], f"t{input_index}_q", perm=[0, 3, 1, 2])
     for op_index in range(graph.subgraph.OperatorsLength()):

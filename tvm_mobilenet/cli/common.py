@@ -212,9 +212,6 @@ def _int8_options(args, device):
 def _check_precision_flags(args) -> None:
     if getattr(args, "calibration", None) is not None and args.precision != "int8":
         raise ModelSpecError("--calibration applies to --precision int8")
-    builtin_fp32 = getattr(args, "model", None) is None and args.precision != "int8"
-    if getattr(args, "int8_multiply", "exact") != "exact" and builtin_fp32:
-        raise ModelSpecError("--int8-multiply applies to int8 models: add --precision int8")
     if getattr(args, "model", None) is not None and args.precision == "int8":
         raise ModelSpecError(
             f"--precision int8 quantizes the built-in MobileNet; --model {args.model.name} is "
@@ -278,9 +275,12 @@ def model_device_and_log_dir(args, reading: bool = False):
         device = with_int8_multiply(device, args.int8_multiply)
     model = model_source(args, device)
     if getattr(args, "int8_multiply", "exact") != "exact" and model.int8 is None:
-        raise ModelSpecError(
-            f"--int8-multiply applies to int8 models; --model {args.model.name} is a float model"
+        fix = (
+            f"--model {args.model.name} is a float model"
+            if getattr(args, "model", None) is not None
+            else "add --precision int8"
         )
+        raise ModelSpecError(f"--int8-multiply applies to int8 models: {fix}")
     if args.log_dir is not None:
         return model, device, args.log_dir, False
     find = log_dir_to_read if reading else default_log_dir
