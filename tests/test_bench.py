@@ -8,13 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from tests.conftest import ROOT, assert_usage_error, compile_tiny, run_cli
+from tvm_mobilenet.bench.harness import SETTLE_MAX_SECONDS, settle
 from tvm_mobilenet.bench.registry import PEERS
 from tvm_mobilenet.cli.bench import ALL_PEERS
+from tvm_mobilenet.model.architecture import ModelConfig, layers
 
 TINY = ("--alpha", "0.25", "--resolution", "32", "--repeat", "3", "--threads", "1,2")
 HIDDEN = "openvino"  # made unimportable in the bench's process, as if not installed
@@ -149,12 +152,21 @@ def test_processes_mode_reports_each_process_median(tmp_path):
     assert "per-process medians" in result.stdout and "max/min" in result.stdout
 
 
-def test_profile_names_each_kernel_of_the_model(tmp_path):
+def test_profile_names_each_kernel_and_compares_layers_with_onnx_runtime(tmp_path):
     module, out = tmp_path / "tiny.so", tmp_path / "profile.json"
     built = compile_tiny(module, "--no-log")
     assert built.returncode == 0, built.stderr[-3000:]
+    peers = ("--peers", "ort") if _installed("ort") else ()
     result = run_cli(
-        "bench", "--profile", "--module", str(module), *TINY, "--json", str(out), cwd=tmp_path
+        "bench",
+        "--profile",
+        "--module",
+        str(module),
+        *TINY,
+        *peers,
+        "--json",
+        str(out),
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     profiles = json.loads(out.read_text())
@@ -175,7 +187,62 @@ def test_profile_names_each_kernel_of_the_model(tmp_path):
         }
         times = [kernel["total_us"] for kernel in profile["kernels"]]
         assert times == sorted(times, reverse=True) and profile["whole_model_us"] > 0
+        if peers:
+            _assert_layers_match_the_paper(profile["against_ort"]["layers"])
     assert "by kind: " in result.stdout
+    if not peers:
+        return
+    assert "layer by layer against ONNX Runtime" in result.stdout
+    wrong = run_cli(
+        "bench",
+        "--profile",
+        "--module",
+        str(module),
+        *TINY[2:],
+        "--alpha",
+        "0.5",
+        "--resolution",
+        "32",
+        *peers,
+        cwd=tmp_path,
+    )
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "conv1 outputs 1x16x16x8, the model's 1x16x16x16" in wrong.stderr
+
+
+def _assert_layers_match_the_paper(rows: list[dict]) -> None:
+    """The model's 27 convolutions in Table 1's order with their output shapes, each timed on both
+    sides, then the other steps by kind."""
+    config = ModelConfig(alpha=0.25, resolution=32)
+    table = [layer for layer in layers(config) if layer.kind not in {"avgpool", "fc"}]
+    convs, rest = rows[: len(table)], rows[len(table) :]
+    assert [r["name"] for r in convs] == [layer.name for layer in table]
+    for row, layer in zip(convs, table, strict=True):
+        size = layer.out_size
+        assert row["kind"] == layer.kind
+        assert row["shape"].endswith(f"-> 1x{size}x{size}x{layer.out_channels}")
+        assert row["ours_us"] > 0 and row["ort_us"] > 0
+    kinds = {r["kind"]: r for r in rest}
+    assert {"pooling", "classifier", "softmax", "layout"} <= set(kinds)
+    for kind in ("pooling", "classifier", "softmax"):
+        assert kinds[kind]["ours_us"] > 0 and kinds[kind]["ort_us"] > 0
+    assert kinds["layout"]["ours_us"] > 0  # ours transposes NCHW to NHWC; ORT may not
+
+
+def test_settle_waits_until_no_thread_of_the_process_computes():
+    """The bench's pause between systems lasts while another thread spins (a peer's pool after its
+    call), and ends soon when nothing does."""
+    spin_until = time.perf_counter() + 0.3
+
+    def spin():
+        while time.perf_counter() < spin_until:
+            pass
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    waited = settle()
+    assert not spinner.is_alive() and 0.3 <= waited + 0.02 < SETTLE_MAX_SECONDS
+    assert settle() < SETTLE_MAX_SECONDS / 2
 
 
 def test_profile_needs_a_module():

@@ -70,3 +70,7 @@ class WarmStartError(TvmMobilenetError, ValueError):
 
 class InstructionCountError(TvmMobilenetError):
     """A program run under qemu's instruction-counting plugin failed or did not finish."""
+
+
+class LayerMatchError(TvmMobilenetError):
+    """Our module and a peer's graph of the model do not have the same convolutions."""

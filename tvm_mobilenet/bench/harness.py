@@ -1,10 +1,13 @@
 """Check every system against the float64 reference, then time them round-robin.
 
 Systems take turns within one process so that a change in the machine's load (it is shared) hits all
-of them alike. Between turns the process idles for SETTLE_SECONDS: ONNX Runtime's and PyTorch's
-workers keep spinning for tens of ms after a call (measured here: ORT burns ~25 ms of CPU), which
-would otherwise steal a core from the next system. Each turn then makes one untimed call (caches,
-waking the pool) and a few timed ones.
+of them alike. Before each turn the process idles until no thread of it computes (`settle`):
+thread pools keep spinning after a call and would steal a core from the next system. TVM's worker
+spins ~235 ms after our module's call (2-core AMD EPYC, 2026-11-27: one core busy for 4-5 windows
+of 50 ms), ONNX Runtime's ~25 ms; a fixed 0.1 s pause, used before, left the system after ours
+sharing a core with TVM's worker: ONNX Runtime at 2 threads took 21.6 instead of 10.1 ms per call
+right after ours. Each turn then makes one untimed call (caches, waking the pool) and a few timed
+ones.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import numpy as np
 from tvm_mobilenet.bench.peer import Predict
 
 CALLS_PER_TURN = 5
-SETTLE_SECONDS = 0.1
+SETTLE_STEP_SECONDS = 0.02
+SETTLE_MAX_SECONDS = 1.0
+IDLE_SHARE = 0.1  # of one core: the process's own CPU time in a step below this means no spinning
 
 
 @dataclass
@@ -72,7 +77,7 @@ def time_round_robin(
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             predict, calls = predictors[name], min(CALLS_PER_TURN, repeat - len(latencies[name]))
-            time.sleep(SETTLE_SECONDS)
+            settle()
             predict(data)
             for _ in range(calls):
                 start = time.perf_counter()
@@ -80,3 +85,15 @@ def time_round_robin(
                 latencies[name].append((time.perf_counter() - start) * 1e3)
         round_index += 1
     return latencies
+
+
+def settle(step: float = SETTLE_STEP_SECONDS, limit: float = SETTLE_MAX_SECONDS) -> float:
+    """Sleep until this process's threads stop computing (their CPU time in one `step` below
+    IDLE_SHARE of it), at most `limit` seconds; the seconds waited."""
+    began = time.perf_counter()
+    while True:
+        cpu = time.process_time()
+        time.sleep(step)
+        waited = time.perf_counter() - began
+        if time.process_time() - cpu < IDLE_SHARE * step or waited >= limit:
+            return waited

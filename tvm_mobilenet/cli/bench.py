@@ -4,7 +4,7 @@ PyTorch.
     tvm-mobilenet bench [--module build/x.so] [--threads 1,2] [--repeat 30]
                         [--plot bench.png] [--json FILE.json] [--precision int8]
     tvm-mobilenet bench --processes 5 [--module build/x.so] [--threads 1,2] [--repeat 50]
-    tvm-mobilenet bench --profile --module build/x.so [--threads 1]
+    tvm-mobilenet bench --profile --module build/x.so [--threads 1] [--peers ort]
     tvm-mobilenet bench --target arm [--device rasp4b] --count-instructions [--json FILE.json]
 
 Every system runs the same model with the same weights; each is checked against the float64
@@ -143,13 +143,30 @@ def _profile(args, parser: Parser) -> int:
 
     if args.module is None:
         parser.error("--profile profiles a compiled module: pass --module X.so")
+    if args.peers not in (None, ["ort"]) or (args.peers and args.precision != "fp32"):
+        parser.error("--profile compares layer by layer with --peers ort only, in fp32")
     allow_threads(max(args.threads))  # before the module's first call starts TVM's pool
     profiles = [profile_module(args.module, n, args.repeat) for n in args.threads]
     print("\n\n".join(format_profile(profile) for profile in profiles))
+    found = [p.as_dict() for p in profiles]
+    if args.peers:
+        for threads, entry in zip(args.threads, found, strict=True):
+            entry["against_ort"] = _against_ort(args, threads).as_dict()
     if args.json is not None:
-        args.json.write_text(json.dumps([p.as_dict() for p in profiles], indent=2) + "\n")
+        args.json.write_text(json.dumps(found, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def _against_ort(args, threads: int):
+    from tvm_mobilenet.bench.layers import compare_layers, format_layers
+    from tvm_mobilenet.model.weights import get_weights
+
+    config = model_config(args)
+    weights = get_weights(config, args.weights, args.seed)
+    comparison = compare_layers(args.module, config, weights, threads, args.repeat)
+    print("\n" + format_layers(comparison))
+    return comparison
 
 
 def main(argv=None, prog=None) -> int:
@@ -213,7 +230,8 @@ def main(argv=None, prog=None) -> int:
         "--profile",
         action="store_true",
         help="per-kernel profile of ours (--module, fp32 or int8) at each thread count: each "
-        "kernel's time in the whole model, slowest first, and the sum per kind",
+        "kernel's time in the whole model, slowest first, and the sum per kind; with --peers ort "
+        "(fp32) also ours and ONNX Runtime layer by layer, timed in turns",
     )
     _add_count_args(parser)
     args = parser.parse_args(argv)
