@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tvm_mobilenet.bench.harness import settle
-from tvm_mobilenet.bench.profile import VM_BUILTIN, kernel_kind
+from tvm_mobilenet.bench.profile import VM_BUILTIN, kernel_kind, model_call
 from tvm_mobilenet.errors import LayerMatchError
 
 CONV_KINDS = ("conv", "depthwise", "pointwise")
@@ -110,15 +110,7 @@ def _ort_session(config, weights, threads: int):
 
 def _our_session(path: Path, threads: int):
     """A function that runs the module once and returns [(kind, shape, us)] in call order."""
-    import tvm
-
-    from tvm_mobilenet.model.reference import input_for
-    from tvm_mobilenet.run.runtime import LoadedModel
-
-    model = LoadedModel(path)
-    tvm.get_global_func("runtime.config_threadpool")(1, threads)  # kBig, as the bench's ours
-    tensor = tvm.runtime.tensor(input_for(model.input_shape, model.input_dtype), model.device)
-    main = model.vm["main"]
+    vm, call = model_call(path, threads)
     calls: list = []
     started = [0.0, None]
 
@@ -134,11 +126,11 @@ def _our_session(path: Path, threads: int):
             calls.append((*started[1], (time.perf_counter() - started[0]) * 1e6))
         return 0
 
-    model.vm.set_instrument(timer)
+    vm.set_instrument(timer)
 
     def run():
         calls.clear()
-        main(tensor)
+        call()
         return list(calls)
 
     return run

@@ -84,8 +84,10 @@ def kernel_kind(name: str, shapes: list[tuple[int, ...]]) -> str:
     return next((kind for word, kind in KINDS_BY_NAME if word in name), "other")
 
 
-def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
-    """Profile our .so at `threads` threads (TVM's pool must allow them, see run/threads.py)."""
+def model_call(path: Path, threads: int):
+    """(vm, call): our .so loaded at `threads` threads (TVM's pool must allow them, see
+    run/threads.py) and a function that runs it once on the fixed input, refilling its input
+    tensor first as the bench and an app do (so the input arrives warm, not from memory)."""
     import tvm
 
     from tvm_mobilenet.model.reference import input_for
@@ -93,20 +95,32 @@ def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
 
     model = LoadedModel(path)
     tvm.get_global_func("runtime.config_threadpool")(1, threads)  # kBig, as the bench's ours
-    tensor = tvm.runtime.tensor(input_for(model.input_shape, model.input_dtype), model.device)
+    data = input_for(model.input_shape, model.input_dtype)
+    tensor = tvm.runtime.tensor(data, model.device)
     main = model.vm["main"]
+
+    def call():
+        tensor.copyfrom(data)
+        return main(tensor)
+
+    return model.vm, call
+
+
+def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
+    """Profile our .so at `threads` threads."""
+    vm, call = model_call(path, threads)
     for _ in range(2):
-        main(tensor)
-    whole = [_timed(main, tensor) for _ in range(repeat)]
-    kernels = _kernels_of_one_call(model.vm, main, tensor)
-    _time_in_model(model.vm, main, tensor, kernels, repeat)
+        call()
+    whole = [_timed(call) for _ in range(repeat)]
+    kernels = _kernels_of_one_call(vm, call)
+    _time_in_model(vm, call, kernels, repeat)
     ordered = sorted(kernels.values(), key=lambda k: -k.total_us)
     return KernelProfile(threads, ordered, statistics.median(whole))
 
 
-def _timed(main, tensor) -> float:
+def _timed(call) -> float:
     start = time.perf_counter()
-    main(tensor)
+    call()
     return (time.perf_counter() - start) * 1e6
 
 
@@ -115,7 +129,7 @@ def _shape(arg) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape) if shape is not None else None
 
 
-def _kernels_of_one_call(vm, main, tensor) -> dict[str, KernelTime]:
+def _kernels_of_one_call(vm, call) -> dict[str, KernelTime]:
     kernels: dict[str, KernelTime] = {}
 
     def record(_func, symbol, before, _ret, *args):
@@ -129,11 +143,11 @@ def _kernels_of_one_call(vm, main, tensor) -> dict[str, KernelTime]:
         return 0
 
     vm.set_instrument(record)
-    main(tensor)
+    call()
     return kernels
 
 
-def _time_in_model(vm, main, tensor, kernels: dict[str, KernelTime], repeat: int) -> None:
+def _time_in_model(vm, call, kernels: dict[str, KernelTime], repeat: int) -> None:
     started = [0.0]
     sums: dict[str, float] = {}
 
@@ -147,7 +161,7 @@ def _time_in_model(vm, main, tensor, kernels: dict[str, KernelTime], repeat: int
     vm.set_instrument(timer)
     for _ in range(repeat):
         sums.clear()
-        main(tensor)
+        call()
         for symbol, seconds in sums.items():
             kernels[symbol].samples_us.append(seconds * 1e6)
 
