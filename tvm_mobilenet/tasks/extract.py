@@ -13,7 +13,6 @@ from tvm.s_tir import meta_schedule as ms
 from tvm_mobilenet.errors import TvmMobilenetError
 from tvm_mobilenet.schedules.templates import family_for_target, int8_params
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DEPTHWISE_BLOCK
-from tvm_mobilenet.tasks.input_layout import fuse_input_layout
 from tvm_mobilenet.tasks.standalone_pads import keep_pads_out_of_epilogues
 from tvm_mobilenet.tasks.weight_packing import (
     block_for,
@@ -28,11 +27,9 @@ KINDS = ("depthwise", "pointwise", "conv", "other")  # conv: a full (not 1x1) co
 def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True) -> tvm.IRModule:
     """Legalize and fuse, exactly as compilation does, so task keys match the compiled functions.
 
-    On CPUs, the input's layout change then joins the first convolution (input_layout.py) and
-    pointwise weights are pre-packed per output-channel block (weight_packing.py), int8 ones for
-    the target's dot-product intrinsic; `pack_weights=False` leaves both as stock TVM would (the
-    untuned baseline)."""
-    ours = pack_weights and target.kind.name == "llvm"
+    On CPUs, pointwise weights are then pre-packed per output-channel block (weight_packing.py),
+    and int8 ones for the target's dot-product intrinsic; `pack_weights=False` leaves them as stock
+    TVM would (the untuned baseline)."""
     passes = [
         *relax.pipeline.library_dispatch_passes(target),
         relax.transform.LegalizeOps(),
@@ -40,10 +37,9 @@ def fuse(mod: tvm.IRModule, target: tvm.target.Target, pack_weights: bool = True
         keep_pads_out_of_epilogues,
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
-        *([fuse_input_layout] if ours else []),
         relax.transform.FuseTIR(),
     ]
-    if ours:
+    if pack_weights and target.kind.name == "llvm":
         passes.append(pack_pointwise_weights(block_for(target)))
         dot = int8_params(family_for_target(target), target).dot
         if dot is not None:
