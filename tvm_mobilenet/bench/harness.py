@@ -6,7 +6,8 @@ thread pools keep spinning after a call and would steal a core from the next sys
 spins ~235 ms after our module's call (2-core AMD EPYC, 2026-11-27: one core busy for 4-5 windows
 of 50 ms), ONNX Runtime's ~25 ms; a fixed 0.1 s pause, used before, left the system after ours
 sharing a core with TVM's worker: ONNX Runtime at 2 threads took 21.6 instead of 10.1 ms per call
-right after ours. Each turn then makes one untimed call (caches, waking the pool) and a few timed
+right after ours. (Ours now runs as `run` and the C++ app do, with ~1 ms of spinning:
+run/threads.py.) Each turn then makes one untimed call (caches, waking the pool) and a few timed
 ones.
 """
 

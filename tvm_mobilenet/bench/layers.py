@@ -16,6 +16,7 @@ Why: the whole-model ratio says whether we are behind, not where. On a 2-core AM
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tvm_mobilenet.bench.harness import settle
-from tvm_mobilenet.bench.profile import VM_BUILTIN, kernel_kind, model_call
+from tvm_mobilenet.bench.profile import VM_BUILTIN, kernel_kind, model_call, shape_text
 from tvm_mobilenet.errors import LayerMatchError
 
 CONV_KINDS = ("conv", "depthwise", "pointwise")
@@ -93,10 +94,9 @@ def _ort_session(config, weights, threads: int):
     import onnxruntime
 
     from tvm_mobilenet.bench.onnx_model import INPUT_NAME, build_onnx
+    from tvm_mobilenet.bench.peers.ort import session_options
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
+    options = session_options(threads)
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "ort_profile")
     session = onnxruntime.InferenceSession(
@@ -120,7 +120,7 @@ def _our_session(path: Path, threads: int):
             return 0
         if before:
             shapes = [tuple(int(d) for d in a.shape) for a in args if hasattr(a, "shape")]
-            started[1] = (kernel_kind(symbol, shapes), _shape_text(shapes))
+            started[1] = (kernel_kind(symbol, shapes), shape_text(shapes))
             started[0] = time.perf_counter()  # the last thing before the call
         else:
             calls.append((*started[1], (time.perf_counter() - started[0]) * 1e6))
@@ -136,10 +136,6 @@ def _our_session(path: Path, threads: int):
     return run
 
 
-def _shape_text(shapes) -> str:
-    return f"{'x'.join(map(str, shapes[0]))} -> {'x'.join(map(str, shapes[-1]))}"
-
-
 def _median_calls(rounds: list[list]) -> list[tuple[str, str, float]]:
     """(kind, shape, median us) per call position."""
     return [
@@ -151,7 +147,7 @@ def _median_calls(rounds: list[list]) -> list[tuple[str, str, float]]:
 def _ort_node_times(profile_path: str) -> list[tuple[str, float]]:
     """(kind, median us) per node in execution order, over the timed (every second) runs."""
     events = json.loads(Path(profile_path).read_text())
-    Path(profile_path).unlink(missing_ok=True)
+    shutil.rmtree(Path(profile_path).parent, ignore_errors=True)  # our mkdtemp
     times: dict[str, list[float]] = {}
     kinds: dict[str, str] = {}
     for event in sorted(events, key=lambda e: e.get("ts", 0)):

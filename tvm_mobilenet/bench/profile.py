@@ -124,6 +124,11 @@ def _timed(call) -> float:
     return (time.perf_counter() - start) * 1e6
 
 
+def shape_text(shapes: list[tuple[int, ...]]) -> str:
+    """A kernel's first argument's shape -> its output's: "1x14x14x512 -> 1x14x14x512"."""
+    return f"{'x'.join(map(str, shapes[0]))} -> {'x'.join(map(str, shapes[-1]))}"
+
+
 def _shape(arg) -> tuple[int, ...] | None:
     shape = getattr(arg, "shape", None)
     return tuple(int(d) for d in shape) if shape is not None else None
@@ -137,8 +142,8 @@ def _kernels_of_one_call(vm, call) -> dict[str, KernelTime]:
         if before and not symbol.startswith(VM_BUILTIN):
             if symbol not in kernels:
                 shapes = [s for s in map(_shape, args) if s is not None]
-                text = f"{'x'.join(map(str, shapes[0]))} -> {'x'.join(map(str, shapes[-1]))}"
-                kernels[symbol] = KernelTime(symbol, kernel_kind(symbol, shapes), text)
+                kind = kernel_kind(symbol, shapes)
+                kernels[symbol] = KernelTime(symbol, kind, shape_text(shapes))
             kernels[symbol].calls += 1
         return 0
 

@@ -6,9 +6,12 @@ core this process may use, as a deployed app should, unless TVM_NUM_THREADS says
 Left alone, TVM's workers also spin ~0.25 s after every parallel kernel before they sleep: after a
 model call one core stays busy for a quarter of a second. At 30 calls per second (a camera app)
 that is 1.26-1.30 cores of CPU for ~0.5 of work; with TVM_THREAD_POOL_SPIN_COUNT=1000 it is
-0.53-0.54, and the latency is unchanged: separate `run` processes at 2 threads, 8 each in turns,
-medians of medians 12.28 ms (default), 10.77 (1000), 10.49 (0), each spread 9.7-16.6 ms (2-core AMD
-EPYC, znver3, 2026-11-27). So we set it unless the user did; the C++ app does the same.
+0.53-0.54, and the latency is unchanged: separate `run` processes at 2 threads in turns, medians of
+medians 12.28 ms (default), 10.77 (1000), 10.49 (0) over 8 each, then 11.74 (300000, TVM's default)
+and 10.89 (1000) over 14 each, every setting spread over ~9.4-16.6 ms (2-core AMD EPYC, znver3,
+2026-11-27). TVM's worker yields the CPU once per spin (sched_yield), so 1000 spins last ~1 ms:
+long enough to catch the next kernel of the same call. So we set it unless the user did; the C++
+app does the same.
 
 TVM reads both variables when its thread pool starts, so set them before the first call into a
 module."""
@@ -22,7 +25,7 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-SPIN_COUNT = 1000  # TVM_THREAD_POOL_SPIN_COUNT: ~0.1 ms of spinning, not ~250
+SPIN_COUNT = 1000  # TVM_THREAD_POOL_SPIN_COUNT: ~1 ms of spinning after a kernel, not ~250
 
 
 def use_all_cores() -> None:

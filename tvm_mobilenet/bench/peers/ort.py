@@ -17,13 +17,20 @@ class OnnxRuntime(Peer):
     def prepare(self, config: ModelConfig, weights: dict[str, np.ndarray], threads: int) -> Predict:
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         session = onnxruntime.InferenceSession(
             build_onnx(config, weights).SerializeToString(),
-            options,
+            session_options(threads),
             providers=["CPUExecutionProvider"],
         )
         return lambda data: session.run(None, {INPUT_NAME: data})[0]
+
+
+def session_options(threads: int):
+    """The bench's ONNX Runtime settings: `threads` intra-op threads, every graph optimization."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
