@@ -16,7 +16,7 @@ import pytest
 from tvm_mobilenet.compile.api import CompileArgs, compile_model
 from tvm_mobilenet.compile.build import int8_agreement, load_module_file
 from tvm_mobilenet.devices import load_device
-from tvm_mobilenet.errors import CalibrationError
+from tvm_mobilenet.errors import CalibrationError, ModuleLoadError
 from tvm_mobilenet.model import fixed_point
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.calibration import load_calibration
@@ -24,6 +24,7 @@ from tvm_mobilenet.model.frameworks import run_tflite
 from tvm_mobilenet.model.reference import int8_input
 from tvm_mobilenet.model.source import BuiltinMobileNet, ModelFile
 from tvm_mobilenet.model.weights import random_weights
+from tvm_mobilenet.run.runtime import LoadedModel
 from tvm_mobilenet.schedules.templates import int8_options, template_kind, with_int8_multiply
 from tvm_mobilenet.tasks.extract import extract_tasks
 
@@ -171,6 +172,12 @@ def test_int8_module_says_its_input_dtype_to_run_profile_and_the_app(int8_tflite
     np.save(tmp_path / "float.npy", np.zeros(model.input_shape, np.float32))
     refused = run_cli("run", str(module), "--input", str(tmp_path / "float.npy"))
     assert_usage_error(refused, "module's input is int8", "not float32 values")
+    small = tuple(d // 2 if i > 0 else d for i, d in enumerate(model.input_shape))
+    np.save(tmp_path / "small.npy", int8_input(small))
+    refused = run_cli("run", str(module), "--input", str(tmp_path / "small.npy"))
+    assert_usage_error(refused, f"it has shape {small}, the module expects {model.input_shape}")
+    with pytest.raises(ModuleLoadError, match=r"input has shape \(1, 32, 32, 1\), the module"):
+        LoadedModel(module).run(int8_input(small))  # the library's own check, as apps call it
     profile = tmp_path / "profile.json"
     timed = run_cli(
         "bench",

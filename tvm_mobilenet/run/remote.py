@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tvm_mobilenet.errors import FarmUnavailableError, ModuleLoadError
+from tvm_mobilenet.errors import FarmUnavailableError
 from tvm_mobilenet.farm.tracker import request_session
-from tvm_mobilenet.run.runtime import INPUT_SHAPE_FUNC, RunResult, input_dtype_of, module_input
+from tvm_mobilenet.run.runtime import INPUT_SHAPE_FUNC, RunResult, checked_input, input_dtype_of
 from tvm_mobilenet.tune.measure import RpcSettings
 
 
@@ -46,11 +46,8 @@ class RemoteModel:
 
     def run(self, data: np.ndarray, repeat: int = 1) -> RunResult:
         """Run once for the output, then time `repeat` runs on the device (its own clock)."""
-        if tuple(data.shape) != self.input_shape():
-            raise ModuleLoadError(
-                f"input has shape {tuple(data.shape)}, the module expects {self.input_shape()}"
-            )
-        tensor = self._tensor(module_input(data, self.input_dtype), self.device)
+        data = checked_input(data, self.input_shape(), self.input_dtype)
+        tensor = self._tensor(data, self.device)
         output = self.vm["main"](tensor).numpy()
         timer = self.vm.time_evaluator("main", self.device, number=1, repeat=max(repeat, 1))
         latencies = [float(s) * 1e3 for s in timer(tensor).results]

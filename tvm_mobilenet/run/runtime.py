@@ -20,6 +20,13 @@ INPUT_SHAPE_FUNC = "input_shape"  # a function every exported module has
 INPUT_DTYPE_FUNC = "input_dtype"  # since 2026-11-27; modules from before take float32 or int8
 
 
+def checked_input(data: np.ndarray, shape: tuple[int, ...], dtype: str | None) -> np.ndarray:
+    """`data` as a module of input `shape` and `dtype` takes it; ModuleLoadError if it cannot."""
+    if tuple(data.shape) != tuple(shape):
+        raise ModuleLoadError(f"input has shape {tuple(data.shape)}, the module expects {shape}")
+    return module_input(data, dtype)
+
+
 def module_input(data: np.ndarray, dtype: str | None = None) -> np.ndarray:
     """`data` as a module whose input is `dtype` takes it (None, a module without `input_dtype`:
     int8 stays int8, the rest float32). A full-integer module refuses float data: its input is
@@ -97,11 +104,7 @@ class LoadedModel:
         self._tensor = tvm.runtime.tensor
 
     def check_input(self, data: np.ndarray) -> np.ndarray:
-        if tuple(data.shape) != self.input_shape:
-            raise ModuleLoadError(
-                f"input has shape {tuple(data.shape)}, the module expects {self.input_shape}"
-            )
-        return module_input(data, self.input_dtype)
+        return checked_input(data, self.input_shape, self.input_dtype)
 
     def run(self, data: np.ndarray, repeat: int = 1) -> RunResult:
         """Run `repeat` times after one warm-up call; latencies are wall-clock per call."""
