@@ -19,14 +19,13 @@ import json
 import shutil
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tvm_mobilenet.bench.harness import settle
-from tvm_mobilenet.bench.profile import VM_BUILTIN, kernel_kind, model_call, shape_text
+from tvm_mobilenet.bench.profile import kernel_calls, model_call
 from tvm_mobilenet.errors import LayerMatchError
 
 CONV_KINDS = ("conv", "depthwise", "pointwise")
@@ -110,30 +109,8 @@ def _ort_session(config, weights, threads: int):
 
 def _our_session(path: Path, threads: int):
     """A function that runs the module once and returns [(kind, shape, us)] in call order."""
-    vm, call = model_call(path, threads)
-    calls: list = []
-    started = [0.0, None]
-
-    def timer(_func, symbol, before, _ret, *args):
-        symbol = str(symbol)
-        if symbol.startswith(VM_BUILTIN):
-            return 0
-        if before:
-            shapes = [tuple(int(d) for d in a.shape) for a in args if hasattr(a, "shape")]
-            started[1] = (kernel_kind(symbol, shapes), shape_text(shapes))
-            started[0] = time.perf_counter()  # the last thing before the call
-        else:
-            calls.append((*started[1], (time.perf_counter() - started[0]) * 1e6))
-        return 0
-
-    vm.set_instrument(timer)
-
-    def run():
-        calls.clear()
-        call()
-        return list(calls)
-
-    return run
+    timed_call = kernel_calls(*model_call(path, threads))
+    return lambda: [(kind, shape, us) for _, kind, shape, us in timed_call()]
 
 
 def _median_calls(rounds: list[list]) -> list[tuple[str, str, float]]:

@@ -112,8 +112,17 @@ def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
     for _ in range(2):
         call()
     whole = [_timed(call) for _ in range(repeat)]
-    kernels = _kernels_of_one_call(vm, call)
-    _time_in_model(vm, call, kernels, repeat)
+    timed_call = kernel_calls(vm, call)
+    rounds = [timed_call() for _ in range(repeat)]
+    kernels: dict[str, KernelTime] = {}
+    for symbol, kind, shape, _ in rounds[0]:
+        kernels.setdefault(symbol, KernelTime(symbol, kind, shape)).calls += 1
+    for calls in rounds:
+        sums: dict[str, float] = {}
+        for symbol, _, _, us in calls:
+            sums[symbol] = sums.get(symbol, 0.0) + us
+        for symbol, us in sums.items():
+            kernels[symbol].samples_us.append(us)
     ordered = sorted(kernels.values(), key=lambda k: -k.total_us)
     return KernelProfile(threads, ordered, statistics.median(whole))
 
@@ -134,41 +143,33 @@ def _shape(arg) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape) if shape is not None else None
 
 
-def _kernels_of_one_call(vm, call) -> dict[str, KernelTime]:
-    kernels: dict[str, KernelTime] = {}
+def kernel_calls(vm, call):
+    """A function that runs the model once (`call`) and returns its kernel calls in order, as
+    (symbol, kind, shape, us): the VM's instrument before and after each one, the VM's builtins
+    left out. The instrument stays set on `vm`."""
+    calls: list[tuple[str, str, str, float]] = []
+    started: list = [0.0, None]
 
-    def record(_func, symbol, before, _ret, *args):
+    def timer(_func, symbol, before, _ret, *args):
         symbol = str(symbol)
-        if before and not symbol.startswith(VM_BUILTIN):
-            if symbol not in kernels:
-                shapes = [s for s in map(_shape, args) if s is not None]
-                kind = kernel_kind(symbol, shapes)
-                kernels[symbol] = KernelTime(symbol, kind, shape_text(shapes))
-            kernels[symbol].calls += 1
-        return 0
-
-    vm.set_instrument(record)
-    call()
-    return kernels
-
-
-def _time_in_model(vm, call, kernels: dict[str, KernelTime], repeat: int) -> None:
-    started = [0.0]
-    sums: dict[str, float] = {}
-
-    def timer(_func, symbol, before, _ret, *_args):
+        if symbol.startswith(VM_BUILTIN):
+            return 0
         if before:
+            shapes = [s for s in map(_shape, args) if s is not None]
+            started[1] = (symbol, kernel_kind(symbol, shapes), shape_text(shapes))
             started[0] = time.perf_counter()  # the last thing before the call
-        elif str(symbol) in kernels:
-            sums[str(symbol)] = sums.get(str(symbol), 0.0) + time.perf_counter() - started[0]
+        else:
+            calls.append((*started[1], (time.perf_counter() - started[0]) * 1e6))
         return 0
 
     vm.set_instrument(timer)
-    for _ in range(repeat):
-        sums.clear()
+
+    def run():
+        calls.clear()
         call()
-        for symbol, seconds in sums.items():
-            kernels[symbol].samples_us.append(seconds * 1e6)
+        return list(calls)
+
+    return run
 
 
 def format_profile(profile: KernelProfile) -> str:

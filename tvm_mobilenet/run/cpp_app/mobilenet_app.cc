@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // TVM's workers spin ~0.25 s after each kernel before they sleep: a core busy long after every
-  // call. 1000 spins (~0.1 ms) cost no latency and leave the CPU idle between frames (measured in
+  // call. 1000 spins (~1 ms) cost no latency and leave the CPU idle between frames (measured in
   // tvm_mobilenet/run/threads.py); an explicit TVM_THREAD_POOL_SPIN_COUNT is kept.
   setenv("TVM_THREAD_POOL_SPIN_COUNT", "1000", /*overwrite=*/0);
   try {
