@@ -25,7 +25,8 @@ REDUCTION_PARALLEL_MIN_ELEMENTS = 1 << 16
 
 def dense_applies(sch: s_tir.Schedule) -> bool:
     """A classifier block reading x[.., k] and W[k, n], n innermost in W (the relax builder's and
-    the normalised ONNX / TFLite / PyTorch classifiers)."""
+    the normalised ONNX / TFLite / PyTorch classifiers), or W packed [n / lanes, k, n % lanes]
+    (tasks/weight_packing.pack_dense_weights)."""
     try:
         block = sch.get(sch.get_sblock(DENSE_BLOCK))
     except Exception:  # no such block
@@ -35,6 +36,8 @@ def dense_applies(sch: s_tir.Schedule) -> bool:
         return False
     n_var, k_var = block.iter_vars[-2].var, block.iter_vars[-1].var
     weight = block.reads[1].region
+    if len(weight) == 3:
+        return weight[1].min.same_as(k_var)
     return (
         len(weight) == 2
         and weight[0].min.same_as(k_var)
@@ -45,23 +48,32 @@ def dense_applies(sch: s_tir.Schedule) -> bool:
 
 def dense(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     """out[.., n] = epilogue(bias[n] + sum_k x[.., k] * W[k, n]): a register tile of output vectors
-    accumulated over all of k, W streamed row by row, the bias epilogue on the tile.
+    accumulated over all of k, the bias epilogue on the tile.
 
     N is W's contiguous axis, so it is the vector axis (lanes: the largest power of two dividing
-    N up to the register's). Tiles run in parallel even when small: the classifier reads every
-    weight once, cold (1024 x 1000: 4 MB), and two cores pull more bandwidth than one. Measured in
-    the model at 1 thread (znver3) against DLight's rule: 1024 x 1000 1.76 -> 0.44 ms, 256 x 1000
-    0.42 -> 0.07 ms; aarch64 instructions at 1.0/224: 4.35 M -> 0.51 M."""
+    N, or the packed block, up to the register's). Tiles run in parallel even when small: the
+    classifier reads every weight once, cold (1024 x 1000: 4 MB), and two cores pull more
+    bandwidth than one. Measured in the model at 1 thread (znver3) against DLight's rule: 1024 x
+    1000 1.76 -> 0.44 ms, 256 x 1000 0.42 -> 0.07 ms; aarch64 instructions at 1.0/224: 4.35 M ->
+    0.51 M. With packed weights the tile takes its vectors from several blocks, each a sequential
+    stream: more misses in flight than one stream gets (in the model, 1 thread: one block per
+    tile 416-444 us, five 296-383)."""
     knobs = Knobs(sch, tuning)
     block = sch.get_sblock(DENSE_BLOCK)
     epilogue = inline_prologue_and_epilogue(sch, block)
     *outer, n, k = sch.get_loops(block)
-    lanes = pow2_divisor(extent(sch, n), params.lanes)
-    (n_outer, n_vectors, n_lanes), factors = knobs.tile(
-        n, [params.dense_vectors, lanes], max_innermost=params.lanes
+    weight = sch.get(block).reads[1].source
+    packed = int(weight.shape[-1]) if len(weight.shape) == 3 else 0
+    lanes = pow2_divisor(packed or extent(sch, n), params.lanes)
+    vectors_per_block = packed // lanes if packed else 1
+    # packed: the tile's blocks (streams) x the vectors of each block; else output vectors
+    (n_outer, *n_inner), factors = knobs.tile(
+        n,
+        [params.dense_vectors // vectors_per_block, vectors_per_block, lanes],
+        max_innermost=params.lanes,
     )
-    sch.reorder(*outer, n_outer, k, n_vectors, n_lanes)
-    finish(sch, knobs, block, epilogue, [*outer, n_outer], n_outer, k, factors[2])
+    sch.reorder(*outer, n_outer, k, *n_inner)
+    finish(sch, knobs, block, epilogue, [*outer, n_outer], n_outer, k, factors[-1])
 
 
 def reductions(sch: s_tir.Schedule, params: CpuParams) -> bool:

@@ -26,13 +26,13 @@ def shipped_log(mcpu: str):
 
 def test_half_the_default_budget_is_shared_equally_the_rest_goes_by_gain():
     tasks = extract_tasks(load_model(MOBILENET)[0], tvm.target.Target({"kind": "llvm"}))
-    assert len(tasks) == 23
+    assert len(tasks) == 22  # the classifier is not tuned (tasks/extract.tunable)
     first, by_gain = split_budget(tasks, 460)
-    assert first == [10] * 23 and by_gain == 230
+    assert sum(first) == 230 and set(first) == {10, 11} and by_gain == 230
     # a small budget: first every task's heuristic schedule, then the rest by gain
-    assert split_budget(tasks, 30) == ([1] * 23, 7)
+    assert split_budget(tasks, 30) == ([1] * 22, 8)
     first, by_gain = split_budget(tasks, 5)  # fewer trials than tasks: the costliest five
-    assert sorted(first) == [0] * 18 + [1] * 5 and by_gain == 0
+    assert sorted(first) == [0] * 17 + [1] * 5 and by_gain == 0
 
 
 def test_the_next_batch_goes_to_the_largest_share_of_model_time_until_it_stalls():
@@ -45,7 +45,7 @@ def test_the_next_batch_goes_to_the_largest_share_of_model_time_until_it_stalls(
         "1x14x14x512 k1x1 s1 ->512",
         5,
     )
-    assert 0.40 < share < 0.42
+    assert 0.41 < share < 0.43
     # Its last batch gained nothing: 2 % of 1.56 ms promises less than 10 % of the 7x7x1024
     # layer's 0.35 ms, which has had no batch here yet.
     second, share = most_promising(log, tasks, everyone, gains={first: 0.0})

@@ -1,4 +1,4 @@
-"""Pointwise weights pre-packed per block of output channels, on CPUs only."""
+"""Pointwise and classifier weights pre-packed per block of output channels, on CPUs only."""
 
 import numpy as np
 
@@ -6,7 +6,7 @@ from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
 from tvm_mobilenet.tasks import weight_packing
-from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tasks.extract import extract_tasks, fuse
 
 
 def test_packed_block_holds_consecutive_output_channels():
@@ -46,3 +46,27 @@ def test_avx2_packs_per_register_tile_of_16_channels():
 def test_gpu_pointwise_tasks_keep_hwio():
     shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("mali", "rk3399-mali"))
     assert all(len(shape) == 4 for shape in shapes.values())
+
+
+def test_classifier_blocks_hold_consecutive_outputs_along_all_of_k():
+    weight = np.random.default_rng(0).standard_normal((256, 1000)).astype("float32")
+    packed = weight_packing.pack_dense(weight)
+    assert packed.shape == (125, 256, 8)
+    assert np.array_equal(packed[3, 7], weight[7, 24:32])
+    assert np.array_equal(weight_packing.unpack_dense(packed), weight)
+
+
+def _classifier_weight_shape(device) -> list[int]:
+    mod, _ = load_model(ModelConfig(0.25, 64))
+    fused = fuse(mod, device.target)
+    (func,) = [f for gv, f in fused.functions.items() if "matmul" in gv.name_hint]
+    return [int(d) for d in func.params[1].ty.shape]
+
+
+def test_cpu_classifier_is_packed_and_left_out_of_tuning():
+    """Tuning times warm repeats; the classifier streams its weights cold (extract.tunable)."""
+    for device in (load_device("x86", "avx2"), load_device("arm", "rasp4b")):
+        assert _classifier_weight_shape(device) == [125, 256, 8]
+        mod, _ = load_model(ModelConfig(0.25, 64))
+        assert not [t for t in extract_tasks(mod, device.target) if "matmul" in t.name]
+    assert _classifier_weight_shape(load_device("mali", "rk3399-mali")) == [256, 1000]

@@ -14,7 +14,8 @@ from tvm_mobilenet.compile.default_schedules import default_schedules
 from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.model.architecture import ModelConfig
 from tvm_mobilenet.model.source import load_model
-from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tasks.extract import extract_tasks, fuse
+from tvm_mobilenet.tasks.weight_packing import unpack_dense
 
 CONFIG = ModelConfig(0.25, 32)
 RASP4B = load_device("arm", "rasp4b")
@@ -22,9 +23,11 @@ AVX2 = load_device("x86", "avx2")
 
 
 def task_function(device, name_part: str) -> tvm.tirx.PrimFunc:
+    """The fused function whose name has `name_part` (the classifier is no tuning task)."""
     mod, _ = load_model(CONFIG)
-    (task,) = [t for t in extract_tasks(mod, device.target) if name_part in t.name]
-    return next(iter(task.mod.functions.values()))
+    fused = fuse(mod, device.target)
+    (func,) = [f for gv, f in fused.functions.items() if name_part in gv.name_hint]
+    return func.with_attr("global_symbol", "main")
 
 
 def schedule(func, device) -> tvm.tirx.PrimFunc:
@@ -56,15 +59,20 @@ def test_softmax_keeps_its_loops(device, x86_host):
 
 
 @pytest.mark.parametrize("device", [RASP4B, AVX2], ids=lambda d: d.label)
-def test_classifier_gets_the_dense_tile(device, x86_host):
+def test_classifier_gets_the_dense_tile_over_packed_weights(device, x86_host):
     func = task_function(device, "matmul")
+    assert shapes(func)[1] == (125, 256, 8)  # 1000 classes in blocks of 8, each one stream
     scheduled = schedule(func, device)
     assert "T.vectorized" in scheduled.script() and "T.parallel" in scheduled.script()
     assert redundancy(scheduled) == 1.0  # DLight's GEMV rule read W down its columns
+    # a tile accumulates 5 blocks (5 streams) over all of k: k, blocks, vectors of a block, lanes
+    sch = s_tir.Schedule(tvm.IRModule({"main": scheduled}))
+    loops = [int(sch.get(loop).extent) for loop in sch.get_loops(sch.get_sblock("matmul_update"))]
+    assert loops[-4:] == ([256, 5, 2, 4] if device is RASP4B else [256, 5, 1, 8])
     rng = np.random.default_rng(0)
     data, weight, bias, out = (rng.standard_normal(s).astype("float32") for s in shapes(func))
     result = run_on_host(scheduled, x86_host, [data, weight, bias, out])
-    expected = data.astype(np.float64) @ weight + bias
+    expected = data.astype(np.float64) @ unpack_dense(weight) + bias
     assert np.max(np.abs(result - expected)) < 1e-4
 
 
