@@ -34,13 +34,14 @@ def test_avx512_pointwise_tasks_take_packed_weights_wider_than_one_block():
     assert shapes["1x32x32x8 k1x1 s1 ->16"] == [1, 1, 8, 16]
 
 
-def test_avx2_packs_per_register_tile_of_16_channels():
-    assert weight_packing.block_for(load_device("x86", "avx2").target) == 16
+def test_avx2_packs_per_vector_of_8_channels():
+    """A register tile's 2 vectors read two blocks: two weight streams (AVX2_BLOCK)."""
+    assert weight_packing.block_for(load_device("x86", "avx2").target) == 8
     assert weight_packing.block_for(load_device("arm", "rasp4b").target) == 64
     shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("x86", "avx2"))
-    assert shapes["1x2x2x128 k1x1 s1 ->256"] == [16, 1, 1, 128, 16]
-    assert shapes["1x32x32x8 k1x1 s1 ->16"] == [1, 1, 8, 16]  # one block: already sequential
-    assert shapes["1x16x16x16 k1x1 s1 ->32"] == [2, 1, 1, 16, 16]
+    assert shapes["1x2x2x128 k1x1 s1 ->256"] == [32, 1, 1, 128, 8]
+    assert shapes["1x32x32x8 k1x1 s1 ->16"] == [2, 1, 1, 8, 8]
+    assert shapes["1x16x16x16 k1x1 s1 ->32"] == [4, 1, 1, 16, 8]
 
 
 def test_gpu_pointwise_tasks_keep_hwio():

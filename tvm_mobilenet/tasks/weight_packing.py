@@ -22,12 +22,15 @@ from tvm import relax, s_tir, tirx  # noqa: F401  (tirx: PrimFunc)
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DENSE_BLOCK
 
 BLOCK = 64  # output channels per block: 4 AVX-512 / 16 NEON vectors, a multiple of their tiles
-# AVX2 without AVX-512: the block is one register tile's channels (2 vectors of 8), so each tile's
-# weights are one contiguous stream instead of 64 B of every 256 B. Measured on a 2-core EPYC
-# (znver3), untuned, 1 thread, calling-thread CPU time, 64 -> 16: MobileNet 0.5/128 1.82-2.00 ->
-# 1.50-1.73 ms, 0.75/160 5.7-7.0 -> 5.2-6.5, 1.0/224 17.5-18.1 -> 16.6-17.9 (8 of 8 interleaved
-# comparisons faster).
-AVX2_BLOCK = 16
+# AVX2 without AVX-512: the block is one vector of 8 channels, so a register tile's 2 vectors read
+# two contiguous streams (not 64 B of every 256 B, as with 64). Measured on a 2-core EPYC (znver3),
+# untuned, 1 thread, calling-thread CPU time, 64 -> 16: MobileNet 0.5/128 1.82-2.00 -> 1.50-1.73 ms,
+# 0.75/160 5.7-7.0 -> 5.2-6.5, 1.0/224 17.5-18.1 -> 16.6-17.9 (8 of 8 interleaved comparisons
+# faster). 16 -> 8 (2026-11-27): a layer's weights arrive cold and two streams keep more misses in
+# flight than one; in the model 7x7x1024 1869 -> 1749 us at 1 thread and 967 -> 906 at 2, untuned
+# 1.0/224 in turns 0.4-0.7 ms faster at 1 thread and 0.2-0.3 at 2, tuned (each block's default
+# run) 0.03-0.42 and 0.19-0.61.
+AVX2_BLOCK = 8
 WEIGHT_PARAM = 1  # fused conv functions take (data, weight, bias..., out)
 
 
