@@ -19,6 +19,7 @@ import numpy as np
 import tvm
 from tvm import relax, s_tir, tirx  # noqa: F401  (tirx: PrimFunc)
 
+from tvm_mobilenet.schedules.cpu_untuned import dense_applies
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DENSE_BLOCK
 
 BLOCK = 64  # output channels per block: 4 AVX-512 / 16 NEON vectors, a multiple of their tiles
@@ -210,39 +211,26 @@ def unpack_dense(packed: np.ndarray) -> np.ndarray:
 
 def is_packed_dense(func) -> bool:
     """A fused float classifier whose weights `pack_dense_weights` packed."""
-    return _dense_reading(func, 3)
+    return _float_dense(func, weight_rank=3)
 
 
-def _dense_reading(func, weight_rank: int) -> bool:
+def _float_dense(func, weight_rank: int) -> bool:
+    """A fused float classifier (the untuned dense rule's block) with a weight of `weight_rank`."""
     if not isinstance(func, tvm.tirx.PrimFunc) or len(func.params) <= WEIGHT_PARAM:
         return False
     if len(func.params[WEIGHT_PARAM].ty.shape) != weight_rank:
         return False
     if str(func.params[0].ty.dtype) not in ("float32", "float16"):
         return False
-    sch = s_tir.Schedule(tvm.IRModule({"main": func}))
-    try:
-        block = sch.get(sch.get_sblock(DENSE_BLOCK))
-    except Exception:  # no such block: not a classifier
-        return False
-    return len(block.reads) == 2 and len(block.reads[1].source.shape) == weight_rank
+    return dense_applies(s_tir.Schedule(tvm.IRModule({"main": func})))
 
 
 def _dense_packable(func) -> bool:
     """A classifier reading W[k, n] (n contiguous) with more than one block of outputs."""
-    if not _dense_reading(func, 2):
+    if not _float_dense(func, weight_rank=2):
         return False
-    sch = s_tir.Schedule(tvm.IRModule({"main": func}))
-    block = sch.get(sch.get_sblock(DENSE_BLOCK))
-    n_var, k_var = block.iter_vars[-2].var, block.iter_vars[-1].var
-    row, column = block.reads[1].region
     outputs = _weight_shape(func)[1]
-    return (
-        row.min.same_as(k_var)
-        and column.min.same_as(n_var)
-        and outputs % DENSE_LANES == 0
-        and outputs != DENSE_LANES
-    )
+    return outputs % DENSE_LANES == 0 and outputs != DENSE_LANES
 
 
 def pack_dense_weights() -> tvm.transform.Pass:
