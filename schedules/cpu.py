@@ -42,7 +42,13 @@ class CpuParams:
     # 1x1 convolutions: tile the pixels (h x w as one axis, the GEMM's M) instead of each row's
     # columns, so every width gets the widest register tile with little padding (`_pixel_tile`).
     pixel_tiles: bool = False
+    # Pixel tiles looped over outermost (the input larger than the weights): at most this many
+    # channel vectors (0: as many as the registers allow).
+    outer_pixel_vectors: int = 0
     depthwise_columns: int = 0  # depthwise tile columns (0: max_columns)
+    # Depthwise register tile: channel vectors, the last column tile padded (0: one vector and
+    # columns dividing the width).
+    depthwise_vectors: int = 0
     # Untuned kernels below this many flops (layout changes: elements) run on the calling thread
     # only: waking the pool and the barrier after the kernel cost more than a few-microsecond
     # kernel gains, and much more when a thread of the pool is descheduled (0: always parallel).
@@ -96,13 +102,15 @@ def depthwise(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     epilogue = inline_prologue_and_epilogue(sch, conv)
     n, h, w, c, kh, kw, rc = sch.get_loops(conv)
     columns = params.depthwise_columns or params.max_columns
-    # With a register budget: 2 channel vectors (1 if the channels are an odd number of vectors)
-    # by `columns`, the last column tile padded (7x7x1024 on AVX2: 62 -> 40 us).
-    vectors = 2 if params.tile_registers and extent(sch, c) % (2 * params.lanes) == 0 else 1
+    # `depthwise_vectors` channel vectors (1 if they do not divide the channels) by `columns`, the
+    # last column tile padded (7x7x1024 on AVX2, 2 vectors: 62 -> 40 us).
+    vectors = params.depthwise_vectors or 1
+    if extent(sch, c) % (vectors * params.lanes):
+        vectors = 1
     (c_outer, c_inner), c_factors = knobs.tile(
         c, [vectors * params.lanes], max_innermost=params.lanes * params.max_vectors
     )
-    if params.tile_registers:
+    if params.depthwise_vectors:
         default = min(columns, extent(sch, w))
         w_outer, w_inner = knobs.padded(w, list(range(1, columns + 1)), default)
     else:
@@ -124,10 +132,12 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
     if params.pixel_tiles and _fuse_pixels(sch, conv_block, epilogue):
         n, pixels, o, kh, kw, i = sch.get_loops(conv_block)
         rows, width = [], pixels
-        columns, vectors = _pixel_tile(extent(sch, pixels), extent(sch, o) // params.lanes, params)
         # Loop over tiles of the larger of input and weights outermost: it is read once, the
         # smaller one again for each of its tiles, from cache (input >= weights, both x channels).
         pixels_outer = extent(sch, pixels) >= extent(sch, o)
+        columns, vectors = _pixel_tile(
+            extent(sch, pixels), extent(sch, o) // params.lanes, params, pixels_outer
+        )
     else:
         n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
         rows, width = [h], w
@@ -204,13 +214,18 @@ def _row_tile(width: int, channel_vectors: int, params: CpuParams) -> tuple[int,
     return params.max_columns, max(1, params.max_vectors // 2)
 
 
-def _pixel_tile(pixels: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:
+def _pixel_tile(
+    pixels: int, channel_vectors: int, params: CpuParams, pixels_outer: bool
+) -> tuple[int, int]:
     """(pixels, channel vectors) of the untuned 1x1 register tile: the most accumulators doing
-    useful work (padding of the last tile counted as lost), then the wider tile. 14x14: 6 x 2
+    useful work (padding of the last tile counted as lost), then the wider tile, at most
+    `params.outer_pixel_vectors` vectors where the pixels loop outermost. 14x14 on AVX2: 6 x 2
     (196 of 198 pixels useful), where a row tile is 5 x 2 with a padded 4 x 2 last tile."""
+    cap = params.outer_pixel_vectors if pixels_outer and params.outer_pixel_vectors else 8
     best = None
     for columns in range(1, min(params.max_columns, pixels) + 1):
-        vectors = _tile_vectors(channel_vectors, (params.tile_registers - 1) // (columns + 1))
+        budget = min(cap, (params.tile_registers - 1) // (columns + 1))
+        vectors = _tile_vectors(channel_vectors, budget)
         padded = -(-pixels // columns) * columns
         key = (-columns * vectors * pixels / padded, -columns)
         if best is None or key < best[0]:

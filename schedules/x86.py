@@ -13,7 +13,23 @@ from . import cpu, cpu_int8, intrin
 # keeps a few registers free for the broadcast input and the weight vector.
 # The classifier's tile: 8 output vectors of 8 lanes at most (1000 classes: 5 x 8, see
 # cpu_untuned.dense; 1000 is no multiple of 16, so AVX-512 runs it in 8-lane vectors too).
-AVX512 = cpu.CpuParams(lanes=16, max_vectors=4, max_columns=8, dense_vectors=8)
+# Since 2026-11-27, measured on a 2-core AMD EPYC (Zen 4, 512-bit FMAs as two 256-bit halves), in
+# the model, untuned: 1x1 layers tile pixels (h x w as one axis, as on AVX2) in the 32 zmm
+# registers, 6 x 4 where the weights loop outermost (14x14, 7x7) and at most 7 x 2 where the
+# pixels do (112x112 to 28x28: 6 x 4 ran them up to 2.6x slower, 8 x 2 the model 7 % slower at 2
+# threads); depthwise keeps one vector by 8 columns (2 vectors, padded, as on AVX2: the early
+# depthwise layers ~2x slower). The model 3.3-4.1 % faster at 1 and 2 threads than with row tiles
+# of 8 x 2 (in turns, 2 runs each).
+AVX512 = cpu.CpuParams(
+    lanes=16,
+    max_vectors=4,
+    max_columns=7,
+    dense_vectors=8,
+    tile_registers=32,
+    pixel_tiles=True,
+    outer_pixel_vectors=2,
+    depthwise_columns=8,
+)
 # AVX2's convolution tile: accumulators (columns x vectors) + the weight vectors + one broadcast
 # in the 16 ymm registers: 6x2, 5x2, 4x2 (4x3 for 24 channels), 2x4; widths without a divisor in
 # 3..6 (7, 14) get a padded last tile (cpu._conv_tile). Measured on a 2-core EPYC (znver3),
@@ -29,6 +45,7 @@ AVX2 = cpu.CpuParams(
     tile_registers=16,
     pixel_tiles=True,
     depthwise_columns=4,
+    depthwise_vectors=2,
     parallel_min_flops=4e6,
     parallel_min_elements=1 << 16,
 )

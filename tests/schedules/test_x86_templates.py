@@ -8,7 +8,7 @@ from tvm import s_tir
 from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.schedules.cpu import _pixel_tile
 from tvm_mobilenet.schedules.templates import apply_template, template_kind
-from tvm_mobilenet.schedules.x86 import AVX2
+from tvm_mobilenet.schedules.x86 import AVX2, AVX512
 
 from ..template_tasks import CONFIGS, all_task_ids, extracted_ids, param_id, template_task
 from .conftest import check_against_numpy
@@ -62,4 +62,29 @@ def test_avx2_shapes_match_numpy(item):
     ],
 )
 def test_avx2_pixel_tile_keeps_the_most_accumulators_at_work(pixels, channels, tile):
-    assert _pixel_tile(pixels, channels // AVX2.lanes, AVX2) == tile
+    assert _pixel_tile(pixels, channels // AVX2.lanes, AVX2, pixels >= channels) == tile
+
+
+@pytest.mark.parametrize(
+    ("pixels", "channels", "tile"),
+    [
+        (112 * 112, 64, (7, 2)),  # pixels outermost: at most 2 vectors, 7 columns
+        (56 * 56, 128, (7, 2)),
+        (28 * 28, 256, (7, 2)),
+        (14 * 14, 512, (6, 4)),  # weights outermost: 24 accumulators, 196 of 198 pixels useful
+        (7 * 7, 1024, (6, 4)),
+    ],
+)
+def test_avx512_pixel_tiles(pixels, channels, tile):
+    assert _pixel_tile(pixels, channels // AVX512.lanes, AVX512, pixels >= channels) == tile
+
+
+@pytest.mark.parametrize("item", TASKS[::3], ids=param_id)
+def test_avx512_templates_compile_on_any_host(item):
+    """AVX-512 code without running it (the host may lack AVX-512); the host's own test above
+    runs it where the CPU has it."""
+    avx512 = load_device("x86", "avx512")
+    task = template_task(avx512, item)
+    sch = s_tir.Schedule(task.mod)
+    apply_template(sch, template_kind(task.mod), "x86", avx512.target, tuning=False)
+    tvm.compile(sch.mod, target=tvm.target.Target(avx512.target_config))
