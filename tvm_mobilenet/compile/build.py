@@ -20,6 +20,7 @@ from tvm_mobilenet.run.runtime import (  # the .so reports its input: `run` need
 )
 from tvm_mobilenet.schedules import intrin
 from tvm_mobilenet.tasks.extract import Task, fuse
+from tvm_mobilenet.tune.in_model import function_hashes, untuned_functions
 from tvm_mobilenet.tune.log import TuningLog
 
 
@@ -69,7 +70,7 @@ def build(
     def pipeline(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         mod = fuse(mod, target, pack_weights=schedule_family is not None)
         if log is not None:
-            mod = MetaScheduleApplyDatabase()(mod)
+            mod = _apply_records(mod, log, schedule_family)
         if schedule_family is not None:
             mod = default_schedules(schedule_family, target)(mod)
         return tvm.transform.Sequential(lowering_passes(target))(mod)
@@ -81,6 +82,18 @@ def build(
             return relax.build(mod, target=target, relax_pipeline=pipeline)
         with database:
             return relax.build(mod, target=target, relax_pipeline=pipeline)
+
+
+def _apply_records(mod: tvm.IRModule, log: TuningLog, schedule_family: str | None) -> tvm.IRModule:
+    """The log's best records, except for the functions its in-model check found faster with
+    their untuned schedule (tune/in_model.py): those stay unscheduled for the templates."""
+    keep = untuned_functions(log.path) if schedule_family is not None else set()
+    hashes = function_hashes(mod) if keep else {}
+    unscheduled = {gv: mod[gv] for gv in mod.functions if hashes.get(gv.name_hint) in keep}
+    mod = MetaScheduleApplyDatabase()(mod)
+    for gv, func in unscheduled.items():
+        mod.update_func(gv, func)
+    return mod
 
 
 def export(executable: relax.VMExecutable, output: Path, fcompile=None) -> Path:

@@ -13,6 +13,7 @@ from tvm_mobilenet.farm.tracker import START_TRACKER_HINT, require_devices
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.tasks.extract import extract_tasks
 from tvm_mobilenet.tune.catalogue import LogEntry, count_records, find_logs
+from tvm_mobilenet.tune.in_model import check_in_model, discard_verdicts
 from tvm_mobilenet.tune.log import TuningLog, open_log
 from tvm_mobilenet.tune.measure import (
     FarmWatch,
@@ -48,6 +49,9 @@ class TuneArgs:
     # "auto": the nearest log of the same target family, when this log has no valid record yet;
     # a log directory: that log; None: no warm start
     warm_start: str | Path | None = None
+    # After the search, on a device measured here: time each tuned kernel against its untuned
+    # schedule inside the whole model (tune/in_model.py); compile uses the faster.
+    in_model_check: bool = True
 
     def display(self) -> str:
         return (
@@ -147,7 +151,28 @@ def tune(args: TuneArgs, print_fn: Callable[[str], None] = print) -> TuneReport:
 
 
 def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, print_fn):
-    """Steps 3 to 5 of `tune`, with the log open."""
+    """Steps 3 to 6 of `tune`, with the log open."""
+    if args.trials > 0:
+        discard_verdicts(log.path)  # the check below measures the new records again
+    report, tasks = _search(log, args, mod, given, print_fn)
+    # Step 6. The tuned kernels against their untuned schedules in the model (CPU targets
+    # measured here; the builder's workers have stopped).
+    local_cpu = args.device.measure == "local" and args.device.target.kind.name == "llvm"
+    if args.in_model_check and local_cpu and any(r.best_seconds for r in report.results):
+        report.in_model = check_in_model(
+            mod,
+            tasks,
+            log,
+            args.device.target,
+            args.device.schedule_family,
+            args.model.input_shape,
+            print_fn,
+        )
+    return report
+
+
+def _search(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, print_fn):
+    """Steps 3 to 5: (report, tasks)."""
     # Step 3. The builder and runner, and the tasks (weights do not change them).
     builder, runner = measurement(args)
     try:
@@ -159,7 +184,7 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
         # Step 5. Tune each task up to its first share of the trials, then spend the rest by gain.
         trials, by_gain = split_budget(tasks, args.trials)
         space_for, start_from = search_on(args.device, args.search)
-        return tune_tasks(
+        report = tune_tasks(
             tasks,
             trials,
             log,
@@ -176,3 +201,4 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
         )
     finally:
         builder.close()  # also when the warm start or the tasks fail (idempotent)
+    return report, tasks
