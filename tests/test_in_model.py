@@ -8,7 +8,7 @@ import tvm
 from tvm_mobilenet.compile.build import _apply_records
 from tvm_mobilenet.devices import load_device
 from tvm_mobilenet.model.architecture import ModelConfig
-from tvm_mobilenet.model.source import load_model
+from tvm_mobilenet.model.source import BuiltinMobileNet, load_model
 from tvm_mobilenet.tasks.extract import fuse
 from tvm_mobilenet.tune.in_model import (
     IN_MODEL_FILE,
@@ -98,3 +98,40 @@ def test_compile_gives_the_marked_functions_their_untuned_schedule(tiny_log, tmp
     assert scheduled(stock) == tuned
     assert scheduled(applied) == tuned - {marked["name"]}
     assert applied[marked["name"]].same_as(fused[marked["name"]])  # left for the templates
+
+
+def test_a_check_again_builds_with_every_record(tiny_log, tmp_path, monkeypatch):
+    """`tune --trials 0` on a checked log: the build "with the records" must not leave out the
+    kernels the last check gave their untuned schedule (it would compare untuned with untuned)."""
+    import tvm_mobilenet.compile.build as build_module
+    from tvm_mobilenet.tasks.extract import extract_tasks
+    from tvm_mobilenet.tune.in_model import check_in_model
+
+    log_dir = tmp_path / "log"
+    shutil.copytree(tiny_log, log_dir)
+    data = json.loads((log_dir / IN_MODEL_FILE).read_text())
+    for kernel in data["kernels"]:
+        kernel["untuned_wins"] = True
+    (log_dir / IN_MODEL_FILE).write_text(json.dumps(data))
+    left_out = []
+    real_build = build_module.build
+
+    def build(mod, target, log, family):
+        if log is not None:
+            left_out.append(untuned_functions(log.path))
+        return real_build(mod, target, log, family)
+
+    monkeypatch.setattr(build_module, "build", build)
+    device = load_device(*LOG_DEVICE)
+    source = BuiltinMobileNet(ModelConfig(**TINY_MODEL))
+    mod = source.module()
+    log = open_snapshot(log_dir)
+    try:
+        tasks = extract_tasks(mod, device.target)
+        found = check_in_model(
+            mod, tasks, log, device.target, "x86", source.input_shape, print_fn=lambda _: None
+        )
+    finally:
+        log.close()
+    assert left_out == [set()]
+    assert len(found) == 3 and json.loads((log_dir / IN_MODEL_FILE).read_text())["kernels"]

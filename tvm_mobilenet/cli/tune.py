@@ -82,7 +82,7 @@ def main(argv=None, prog=None) -> int:
         "--no-in-model-check",
         action="store_true",
         help="skip the check that ends a tune on this machine: each tuned kernel against its "
-        "untuned schedule inside the whole model (compile uses the faster; ~1 min at 1.0/224)",
+        "untuned schedule inside the whole model (compile uses the faster; ~15 s at 1.0/224)",
     )
     parser.add_argument(
         "--list-logs",

@@ -25,6 +25,8 @@ import tvm
 import tvm_ffi
 
 from tvm_mobilenet.files import write_failed
+from tvm_mobilenet.tasks.extract import Task, fuse
+from tvm_mobilenet.tune.log import TuningLog
 
 IN_MODEL_FILE = "in_model.json"
 MARGIN = 0.03  # untuned must be this much faster: in-model medians move by a few % between runs
@@ -115,8 +117,8 @@ def discard_verdicts(log_dir: Path) -> None:
 
 def check_in_model(
     mod: tvm.IRModule,
-    tasks,
-    log,
+    tasks: list[Task],
+    log: TuningLog,
     target: tvm.target.Target,
     schedule_family: str,
     input_shape: tuple[int, ...],
@@ -127,11 +129,10 @@ def check_in_model(
     from tvm_mobilenet.bench.profile import profile_module
     from tvm_mobilenet.compile.build import build, export, with_input_signature
     from tvm_mobilenet.run.threads import available_cores, use_all_cores
-    from tvm_mobilenet.tasks.extract import fuse
 
     use_all_cores()
     threads = available_cores()
-
+    discard_verdicts(log.path)  # the build "with the records" must apply every record
     print_fn(f"in-model check: the model with and without the records, {ROUNDS} rounds each")
     shapes = {t.name: f"{t.kind} {t.shape}" for t in tasks if log.best_seconds(t.mod) is not None}
     with target:
