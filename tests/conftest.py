@@ -12,6 +12,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the tests that use an OpenCL device (PoCL) first, before any test loads TensorFlow.
+    Each carries its own LLVM and they clash in one process: with TensorFlow's loaded first, PoCL
+    segfaults in clGetPlatformIDs (gdb: LookupBucketFor in libtensorflow_framework, from
+    libclang-cpp.so.15's initializer), and with PoCL's initialized first, its kernel builds after
+    TensorFlow loaded fail ("unknown target CPU 'skylake-avx512'"); seen 2026-11-27 on a 2-core AMD
+    EPYC, where the whole run died at test_mali.py. Kernels built before TensorFlow loads work."""
+    items.sort(key=lambda item: "opencl" not in getattr(item, "fixturenames", ()))
+
+
 def run_cli(
     module: str, *args: str, env: dict | None = None, timeout: float = 600, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
