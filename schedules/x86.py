@@ -16,10 +16,10 @@ from . import cpu, cpu_int8, intrin
 # Since 2026-11-27, measured on a 2-core AMD EPYC (Zen 4, 512-bit FMAs as two 256-bit halves), in
 # the model, untuned: 1x1 layers tile pixels (h x w as one axis, as on AVX2) in the 32 zmm
 # registers, 6 x 4 where the weights loop outermost (14x14, 7x7) and at most 7 x 2 where the
-# pixels do (112x112 to 28x28: 6 x 4 ran them up to 2.6x slower, 8 x 2 the model 7 % slower at 2
-# threads); depthwise keeps one vector by 8 columns (2 vectors, padded, as on AVX2: the early
-# depthwise layers ~2x slower). The model 3.3-4.1 % faster at 1 and 2 threads than with row tiles
-# of 8 x 2 (in turns, 2 runs each).
+# pixels do (112x112 to 28x28: 4-vector tiles ran them 1.2x (6 x 4) to 2.6x (4 x 4) slower, 8 x 2
+# the 112x112x32 layer 392 instead of 238 us at 2 threads); depthwise keeps one vector by 8 columns
+# (2 vectors, padded, as on AVX2: the early depthwise layers ~2x slower). The model 3.3-4.1 %
+# faster at 1 and 2 threads than with row tiles of 8 x 2 (in turns, 2 runs each).
 AVX512 = cpu.CpuParams(
     lanes=16,
     max_vectors=4,
