@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -39,8 +40,11 @@ def bundle(tmp_path, module):
     return folder
 
 
-def check_app_output(proc, probs_file, expected):
+def check_app_output(proc, probs_file, expected, threads=None):
+    """Top-5 and probabilities against the reference; the app runs on `threads` threads (default:
+    every core this process may use, as `run` does; TVM alone would take half on x86)."""
     assert proc.returncode == 0, proc.stderr
+    assert f"threads: {threads or len(os.sched_getaffinity(0))}" in proc.stderr.splitlines()
     top5 = [int(m) for m in re.findall(r"top\d: class\s+(\d+)", proc.stdout)]
     assert top5 == list(np.argsort(-expected[0])[:5])
     probs = np.fromfile(probs_file, dtype=np.float32).reshape(expected.shape)
@@ -89,3 +93,14 @@ def test_cpp_app_matches_reference_under_qemu_and_natively(tmp_path):
         env={"PATH": "/usr/bin:/bin"},
     )
     check_app_output(proc, tmp_path / "x86.f32", expected)
+    # An explicit thread count is kept.
+    proc = subprocess.run(
+        ["./mobilenet_app", "m_x86.so", str(tmp_path / "input.f32"), str(tmp_path / "x86_1.f32")],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "TVM_NUM_THREADS": "1"},
+    )
+    check_app_output(proc, tmp_path / "x86_1.f32", expected, threads=1)
