@@ -40,6 +40,19 @@ def bundle(tmp_path, module):
     return folder
 
 
+def run_app(folder, command, files, **env) -> subprocess.CompletedProcess:
+    """Run the bundled app in its folder with `files` as arguments and only PATH (+ `env`) set."""
+    return subprocess.run(
+        [*command, *map(str, files)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+
+
 def check_app_output(proc, probs_file, expected, threads=None):
     """Top-5 and probabilities against the reference; the app runs on `threads` threads (default:
     every core this process may use, as `run` does; TVM alone would take half on x86)."""
@@ -64,43 +77,22 @@ def test_cpp_app_matches_reference_under_qemu_and_natively(tmp_path):
     folder = bundle(
         tmp_path, compile_so(tmp_path, ["--target", "arm", "--device", "rasp4b"], "m_arm.so")
     )
-    proc = subprocess.run(
-        [
-            *native_command(folder / "mobilenet_app"),
-            "m_arm.so",
-            str(tmp_path / "input.npy"),
-            str(tmp_path / "arm.f32"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        timeout=300,
-        env={"QEMU_CPU": "cortex-a72", "PATH": "/usr/bin:/bin"},
+    proc = run_app(
+        folder,
+        [*native_command(folder / "mobilenet_app"), "m_arm.so"],
+        [tmp_path / "input.npy", tmp_path / "arm.f32"],
+        QEMU_CPU="cortex-a72",
     )
     check_app_output(proc, tmp_path / "arm.f32", expected)
 
     # x86-64: the same app built natively, fed a raw float32 file this time.
     data.astype(np.float32).tofile(tmp_path / "input.f32")
     folder = bundle(tmp_path, compile_so(tmp_path, ["--target", "x86"], "m_x86.so"))
-    proc = subprocess.run(
-        ["./mobilenet_app", "m_x86.so", str(tmp_path / "input.f32"), str(tmp_path / "x86.f32")],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin"},
-    )
+    app = ["./mobilenet_app", "m_x86.so"]
+    proc = run_app(folder, app, [tmp_path / "input.f32", tmp_path / "x86.f32"])
     check_app_output(proc, tmp_path / "x86.f32", expected)
     # An explicit thread count is kept.
-    proc = subprocess.run(
-        ["./mobilenet_app", "m_x86.so", str(tmp_path / "input.f32"), str(tmp_path / "x86_1.f32")],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        timeout=300,
-        env={"PATH": "/usr/bin:/bin", "TVM_NUM_THREADS": "1"},
+    proc = run_app(
+        folder, app, [tmp_path / "input.f32", tmp_path / "x86_1.f32"], TVM_NUM_THREADS="1"
     )
     check_app_output(proc, tmp_path / "x86_1.f32", expected, threads=1)
