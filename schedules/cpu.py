@@ -221,10 +221,11 @@ def _pixel_tile(
     useful work (padding of the last tile counted as lost), then the wider tile, at most
     `params.outer_pixel_vectors` vectors where the pixels loop outermost. 14x14 on AVX2: 6 x 2
     (196 of 198 pixels useful), where a row tile is 5 x 2 with a padded 4 x 2 last tile."""
-    cap = params.outer_pixel_vectors if pixels_outer and params.outer_pixel_vectors else 8
     best = None
     for columns in range(1, min(params.max_columns, pixels) + 1):
-        budget = min(cap, (params.tile_registers - 1) // (columns + 1))
+        budget = (params.tile_registers - 1) // (columns + 1)
+        if pixels_outer and params.outer_pixel_vectors:
+            budget = min(budget, params.outer_pixel_vectors)
         vectors = _tile_vectors(channel_vectors, budget)
         padded = -(-pixels // columns) * columns
         key = (-columns * vectors * pixels / padded, -columns)

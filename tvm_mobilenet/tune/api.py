@@ -159,7 +159,7 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
     # measured here; the builder's workers have stopped).
     local_cpu = args.device.measure == "local" and args.device.target.kind.name == "llvm"
     if args.in_model_check and local_cpu and any(r.best_seconds for r in report.results):
-        report.in_model = check_in_model(
+        check_in_model(  # its verdicts go to the log directory, where compile reads them
             mod,
             tasks,
             log,

@@ -63,7 +63,6 @@ class TuneReport:
     log_dir: str
     results: list[TaskResult] = field(default_factory=list)
     seconds: float = 0.0
-    in_model: list = field(default_factory=list)  # tune/in_model.py's KernelVerdicts, if checked
 
     @property
     def measured_now(self) -> int:
