@@ -55,9 +55,11 @@ def run_app(folder, command, files, **env) -> subprocess.CompletedProcess:
 
 def check_app_output(proc, probs_file, expected, threads=None):
     """Top-5 and probabilities against the reference; the app runs on `threads` threads (default:
-    every core this process may use, as `run` does; TVM alone would take half on x86)."""
+    every core this process may use, as `run` does; TVM alone would take half on x86) and says
+    how much of its memory it advised onto huge pages (run/huge_pages.py)."""
     assert proc.returncode == 0, proc.stderr
     assert f"threads: {threads or len(os.sched_getaffinity(0))}" in proc.stderr.splitlines()
+    assert re.search(r"^huge pages: \d+ MiB$", proc.stderr, re.MULTILINE), proc.stderr
     top5 = [int(m) for m in re.findall(r"top\d: class\s+(\d+)", proc.stdout)]
     assert top5 == list(np.argsort(-expected[0])[:5])
     probs = np.fromfile(probs_file, dtype=np.float32).reshape(expected.shape)

@@ -5,6 +5,7 @@ Import this module before anything imports tvm, after setting TVM_USE_RUNTIME_LI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -15,6 +16,7 @@ import numpy as np
 
 from tvm_mobilenet.errors import ModuleLoadError
 from tvm_mobilenet.files import ArrayHeader, npy_header, write_failed
+from tvm_mobilenet.run.huge_pages import NewMemory
 
 INPUT_SHAPE_FUNC = "input_shape"  # a function every exported module has
 INPUT_DTYPE_FUNC = "input_dtype"  # since 2026-11-27; modules from before take float32 or int8
@@ -85,6 +87,7 @@ class LoadedModel:
         import tvm.runtime.vm
 
         path = Path(path)
+        new_memory = NewMemory()
         if not path.is_file():
             raise ModuleLoadError(
                 f"{path} does not exist: build it with `python -m tvm_mobilenet.compile -o {path}`"
@@ -102,6 +105,16 @@ class LoadedModel:
                 "rebuild it with `python -m tvm_mobilenet.compile`"
             ) from None
         self._tensor = tvm.runtime.tensor
+        self._main = self.vm["main"]
+        self.huge_page_bytes = self._settle(new_memory)
+
+    def _settle(self, new_memory: NewMemory) -> int:
+        """One call (the VM allocates its activation pool at the first), then the memory the
+        model took onto huge pages (run/huge_pages.py); the bytes advised."""
+        dtype = self.input_dtype or "float32"
+        with contextlib.suppress(ValueError):  # a module from before `input_dtype` taking int8
+            self._main(self._tensor(np.zeros(self.input_shape, dtype), self.device))
+        return new_memory.to_huge_pages()
 
     def check_input(self, data: np.ndarray) -> np.ndarray:
         return checked_input(data, self.input_shape, self.input_dtype)
@@ -110,7 +123,7 @@ class LoadedModel:
         """Run `repeat` times after one warm-up call; latencies are wall-clock per call."""
         tensor = self._tensor(self.check_input(data), self.device)
         try:
-            output = self.vm["main"](tensor).numpy()
+            output = self._main(tensor).numpy()
         except ValueError as err:
             if self.input_dtype is not None:  # checked above: not a dtype the module refused
                 raise
@@ -122,7 +135,7 @@ class LoadedModel:
         latencies = []
         for _ in range(max(repeat, 1)):
             start = time.perf_counter()
-            self.vm["main"](tensor)
+            self._main(tensor)
             latencies.append((time.perf_counter() - start) * 1e3)
         return RunResult(output, statistics.median(latencies), latencies)
 

@@ -14,6 +14,7 @@
 #include <tvm/ffi/function.h>
 
 #include <sched.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -24,7 +25,12 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25  // Linux 6.1+
+#endif
 
 namespace ffi = tvm::ffi;
 
@@ -116,6 +122,47 @@ int AvailableCores() {
   return 1;
 }
 
+// Private writable anonymous mappings (malloc's heap and mmaps), as [start, end).
+using Ranges = std::vector<std::pair<uintptr_t, uintptr_t>>;
+Ranges AnonymousMemory() {
+  Ranges found;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long start, end;
+    char perms[5] = {0}, name[256] = {0};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s %*s %*s %*s %255s", &start, &end, perms, name) < 3) continue;
+    if (perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p' && (!name[0] || !std::strcmp(name, "[heap]")))
+      found.emplace_back(start, end);
+  }
+  return found;
+}
+
+// Ask for 2 MB pages on the memory mapped since `before`: the model's weights and activation pool
+// (tvm_mobilenet/run/huge_pages.py says why: ~1.5 % faster on x86). Returns the bytes advised.
+size_t AdviseHugePages(const Ranges& before) {
+  const char* setting = std::getenv("TVM_MOBILENET_HUGE_PAGES");
+  if (setting && std::string(setting) == "0") return 0;
+  constexpr uintptr_t kHuge = 2u << 20;
+  size_t advised = 0;
+  auto advise = [&](uintptr_t start, uintptr_t end) {
+    uintptr_t first = (start + kHuge - 1) / kHuge * kHuge, last = end / kHuge * kHuge;
+    if (last <= first || madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE) != 0) return;
+    advised += last - first;
+    madvise(reinterpret_cast<void*>(first), last - first, MADV_COLLAPSE);  // refused: the kernel's scan
+  };
+  for (auto [start, end] : AnonymousMemory()) {  // the parts of each mapping not in `before`
+    for (auto [old_start, old_end] : before) {
+      if (old_end <= start || old_start >= end) continue;
+      if (old_start > start) advise(start, old_start);
+      start = std::max(start, old_end);
+      if (start >= end) break;
+    }
+    if (start < end) advise(start, end);
+  }
+  return advised;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,6 +180,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "threads: %s\n", std::getenv("TVM_NUM_THREADS"));
   try {
     // Step 1. The exported library holds a relax VM executable; start a VM on the CPU.
+    Ranges before = AnonymousMemory();
     std::string model = argv[1];
     if (model.find('/') == std::string::npos) model = "./" + model;  // dlopen searches no cwd otherwise
     ffi::Module lib = ffi::Module::LoadFromFile(model);
@@ -148,6 +196,9 @@ int main(int argc, char** argv) {
     std::memcpy(data.data_ptr(), input.data(), input.size());
     // Step 3. Run and rank the classes of the first image.
     ffi::Tensor output = vm->GetFunction("main").value()(data).cast<ffi::Tensor>();
+    // After the first call (it allocates the activation pool): the model's memory onto huge pages,
+    // for the calls an app makes next.
+    std::fprintf(stderr, "huge pages: %zu MiB\n", AdviseHugePages(before) >> 20);
     std::vector<double> row = FirstRow(output);
     std::vector<int64_t> order(row.size());
     std::iota(order.begin(), order.end(), 0);
