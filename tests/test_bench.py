@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -81,6 +82,8 @@ def test_installed_peers_match_the_reference_and_get_ratios(bench_run):
         result.stdout
     )
     assert "ours / best peer" in result.stdout or expected == {"tvm_mobilenet"}
+    # how much of ours went onto huge pages (run/huge_pages.py), since the peers' memory does not
+    assert any(re.match(r"ours: \d+ MiB of its memory on 2 MB pages", n) for n in report["notes"])
 
 
 def test_a_peer_that_cannot_be_imported_is_skipped_with_a_note(bench_run):

@@ -138,7 +138,8 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
             print_fn,
         )
         report.notes.append(f"ours: {module if args.module else 'compiled for this run'}")
-        systems: list[Peer] = [Ours(module), *peers]
+        ours = Ours(module)
+        systems: list[Peer] = [ours, *peers]
         for threads in args.threads:
             # Step 3. Build every system for this thread count and check it.
             predictors: dict[str, Predict] = {}
@@ -154,6 +155,10 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
                 report.result(name, threads).latencies_ms = latencies
             predictors.clear()
             gc.collect()  # let the peers' sessions and thread pools go before the next thread count
+        report.notes.append(
+            f"ours: {ours.huge_page_bytes >> 20} MiB of its memory on 2 MB pages "
+            "(tvm_mobilenet/run/huge_pages.py; the peers' memory as they allocate it)"
+        )
     # Step 5. The machine's FMA peak at each thread count, after the timing it must not disturb.
     report.peaks = measure_fma_peak(list(args.threads))
     report.notes.append(others.note())

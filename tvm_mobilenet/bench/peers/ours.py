@@ -63,6 +63,11 @@ class Ours(Peer):
 
         return predict
 
+    @property
+    def huge_page_bytes(self) -> int:
+        """How much of our module's memory went onto huge pages (run/huge_pages.py)."""
+        return self._model.huge_page_bytes if self._model is not None else 0
+
     def version(self) -> str:
         import tvm
 
