@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tvm_mobilenet.bench.harness import SystemResult, max_abs_error, time_round_robin
+from tvm_mobilenet.bench.harness import SystemResult, aligned, max_abs_error, time_round_robin
 from tvm_mobilenet.bench.load import OthersCpu
 from tvm_mobilenet.bench.peak import measure_fma_peak
 from tvm_mobilenet.bench.peer import Peer, Predict
@@ -123,7 +123,7 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
     allow_threads(max(args.threads))  # before our module's first call starts TVM's pool
     # Step 1. The model's weights, the fixed input, and the float64 answer every system must give.
     weights = get_weights(args.config, args.weights_file, args.seed)
-    data = reference.sample_input(args.config)
+    data = aligned(reference.sample_input(args.config))
     expected = reference.forward(args.config, weights, data)
     report = BenchReport(args.config, list(args.threads), args.repeat)
     others = OthersCpu()

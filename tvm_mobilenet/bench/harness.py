@@ -59,6 +59,17 @@ class SystemResult:
         }
 
 
+def aligned(array: np.ndarray, alignment: int = 64) -> np.ndarray:
+    """A copy of `array` whose data starts at a multiple of `alignment` bytes: the input every
+    system gets, so that ours can take it in place as ONNX Runtime takes any numpy input (TVM
+    refuses unaligned memory; TFLite copies either way)."""
+    raw = np.empty(array.nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    result = raw[start : start + array.nbytes].view(array.dtype).reshape(array.shape)
+    result[...] = array
+    return result
+
+
 def max_abs_error(predict: Predict, data: np.ndarray, expected: np.ndarray) -> float:
     output = np.asarray(predict(data), dtype=np.float64)
     if output.shape != expected.shape:

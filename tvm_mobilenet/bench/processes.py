@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tvm_mobilenet.bench.api import BenchArgs, available_peers, compile_ours
+from tvm_mobilenet.bench.harness import aligned
 from tvm_mobilenet.bench.report import OURS
 from tvm_mobilenet.errors import TvmMobilenetError
 from tvm_mobilenet.model.architecture import ModelConfig
@@ -176,7 +177,7 @@ def _peer_process(spec: dict) -> dict:
     config = ModelConfig(spec["alpha"], spec["resolution"], spec["batch"])
     weights = get_weights(config, spec["weights"], spec["seed"])
     predict = PEERS[spec["peer"]]().prepare(config, weights, spec["threads"])
-    data = reference.sample_input(config)
+    data = aligned(reference.sample_input(config))
     predict(data)
     latencies = []
     for _ in range(spec["repeat"]):
