@@ -42,9 +42,8 @@ class CpuParams:
     # 1x1 convolutions: tile the pixels (h x w as one axis, the GEMM's M) instead of each row's
     # columns, so every width gets the widest register tile with little padding (`_pixel_tile`).
     pixel_tiles: bool = False
-    # Pixel tiles looped over outermost (the input larger than the weights): at most this many
-    # channel vectors (0: as many as the registers allow).
-    outer_pixel_vectors: int = 0
+    # 1x1 pixel tiles: at most this many channel vectors (0: as many as the registers allow).
+    pixel_vectors: int = 0
     depthwise_columns: int = 0  # depthwise tile columns (0: max_columns)
     # Depthwise register tile: channel vectors, the last column tile padded (0: one vector and
     # columns dividing the width).
@@ -135,9 +134,7 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
         # Loop over tiles of the larger of input and weights outermost: it is read once, the
         # smaller one again for each of its tiles, from cache (input >= weights, both x channels).
         pixels_outer = extent(sch, pixels) >= extent(sch, o)
-        columns, vectors = _pixel_tile(
-            extent(sch, pixels), extent(sch, o) // params.lanes, params, pixels_outer
-        )
+        columns, vectors = _pixel_tile(extent(sch, pixels), extent(sch, o) // params.lanes, params)
     else:
         n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
         rows, width = [h], w
@@ -214,18 +211,16 @@ def _row_tile(width: int, channel_vectors: int, params: CpuParams) -> tuple[int,
     return params.max_columns, max(1, params.max_vectors // 2)
 
 
-def _pixel_tile(
-    pixels: int, channel_vectors: int, params: CpuParams, pixels_outer: bool
-) -> tuple[int, int]:
+def _pixel_tile(pixels: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:
     """(pixels, channel vectors) of the untuned 1x1 register tile: the most accumulators doing
     useful work (padding of the last tile counted as lost), then the wider tile, at most
-    `params.outer_pixel_vectors` vectors where the pixels loop outermost. 14x14 on AVX2: 6 x 2
-    (196 of 198 pixels useful), where a row tile is 5 x 2 with a padded 4 x 2 last tile."""
+    `params.pixel_vectors` vectors. 14x14 on AVX2: 6 x 2 (196 of 198 pixels useful), where a row
+    tile is 5 x 2 with a padded 4 x 2 last tile."""
     best = None
     for columns in range(1, min(params.max_columns, pixels) + 1):
         budget = (params.tile_registers - 1) // (columns + 1)
-        if pixels_outer and params.outer_pixel_vectors:
-            budget = min(budget, params.outer_pixel_vectors)
+        if params.pixel_vectors:
+            budget = min(budget, params.pixel_vectors)
         vectors = _tile_vectors(channel_vectors, budget)
         padded = -(-pixels // columns) * columns
         key = (-columns * vectors * pixels / padded, -columns)

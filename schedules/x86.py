@@ -14,12 +14,16 @@ from . import cpu, cpu_int8, intrin
 # The classifier's tile: 8 output vectors of 8 lanes at most (1000 classes: 5 x 8, see
 # cpu_untuned.dense; 1000 is no multiple of 16, so AVX-512 runs it in 8-lane vectors too).
 # Since 2026-11-27, measured on a 2-core AMD EPYC (Zen 4, 512-bit FMAs as two 256-bit halves), in
-# the model, untuned: 1x1 layers tile pixels (h x w as one axis, as on AVX2) in the 32 zmm
-# registers, 6 x 4 where the weights loop outermost (14x14, 7x7) and at most 7 x 2 where the
-# pixels do (112x112 to 28x28: 4-vector tiles ran them 1.2x (6 x 4) to 2.6x (4 x 4) slower, 8 x 2
+# the model, untuned: 1x1 layers tile pixels (h x w as one axis, as on AVX2), at most 2 vectors by
+# 7 pixels (112x112 to 28x28: 4-vector tiles ran them 1.2x (6 x 4) to 2.6x (4 x 4) slower, 8 x 2
 # the 112x112x32 layer 392 instead of 238 us at 2 threads); depthwise keeps one vector by 8 columns
 # (2 vectors, padded, as on AVX2: the early depthwise layers ~2x slower). The model 3.3-4.1 %
-# faster at 1 and 2 threads than with row tiles of 8 x 2 (in turns, 2 runs each).
+# faster at 1 and 2 threads than with row tiles of 8 x 2 (in turns, 2 runs each). The 14x14 and
+# 7x7 layers (weights outermost) took 6 x 4 tiles at first, the fastest alone and warm with weights
+# packed per 64 channels; with 7 x 2 and the weights packed per 32 (the tile's width:
+# tasks/weight_packing.py) they are faster in the model, where their weights arrive cold:
+# the five 14x14x512 layers 4493-4512 vs 4573-4597 us at 1 thread, 7x7x1024 902-906 vs 930-931;
+# the model 1.3-1.4 % faster at 1 thread and 1.7-1.8 % at 2 (in turns, 2 runs each).
 AVX512 = cpu.CpuParams(
     lanes=16,
     max_vectors=4,
@@ -27,7 +31,7 @@ AVX512 = cpu.CpuParams(
     dense_vectors=8,
     tile_registers=32,
     pixel_tiles=True,
-    outer_pixel_vectors=2,
+    pixel_vectors=2,
     depthwise_columns=8,
 )
 # AVX2's convolution tile: accumulators (columns x vectors) + the weight vectors + one broadcast

@@ -27,11 +27,13 @@ def _weight_shapes(config, device):
 
 
 def test_avx512_pointwise_tasks_take_packed_weights_wider_than_one_block():
+    """Blocks of 32 channels: the width of AVX-512's 1x1 register tiles (2 vectors of 16)."""
+    assert weight_packing.block_for(load_device("x86", "avx512").target) == 32
     shapes = _weight_shapes(ModelConfig(0.25, 64), load_device("x86", "avx512"))
-    assert shapes["1x2x2x128 k1x1 s1 ->256"] == [4, 1, 1, 128, 64]
-    assert shapes["1x4x4x64 k1x1 s1 ->128"] == [2, 1, 1, 64, 64]
-    assert shapes["1x8x8x32 k1x1 s1 ->64"] == [1, 1, 32, 64]  # one block: already sequential
-    assert shapes["1x32x32x8 k1x1 s1 ->16"] == [1, 1, 8, 16]
+    assert shapes["1x2x2x128 k1x1 s1 ->256"] == [8, 1, 1, 128, 32]
+    assert shapes["1x4x4x64 k1x1 s1 ->128"] == [4, 1, 1, 64, 32]
+    assert shapes["1x8x8x32 k1x1 s1 ->64"] == [2, 1, 1, 32, 32]
+    assert shapes["1x16x16x16 k1x1 s1 ->32"] == [1, 1, 16, 32]  # one block: already sequential
 
 
 def test_avx2_packs_per_vector_of_8_channels():

@@ -62,21 +62,21 @@ def test_avx2_shapes_match_numpy(item):
     ],
 )
 def test_avx2_pixel_tile_keeps_the_most_accumulators_at_work(pixels, channels, tile):
-    assert _pixel_tile(pixels, channels // AVX2.lanes, AVX2, pixels >= channels) == tile
+    assert _pixel_tile(pixels, channels // AVX2.lanes, AVX2) == tile
 
 
 @pytest.mark.parametrize(
     ("pixels", "channels", "tile"),
     [
-        (112 * 112, 64, (7, 2)),  # pixels outermost: at most 2 vectors, 7 columns
+        (112 * 112, 64, (7, 2)),  # at most 2 vectors, 7 columns, pixels or weights outermost
         (56 * 56, 128, (7, 2)),
         (28 * 28, 256, (7, 2)),
-        (14 * 14, 512, (6, 4)),  # weights outermost: 24 accumulators, 196 of 198 pixels useful
-        (7 * 7, 1024, (6, 4)),
+        (14 * 14, 512, (7, 2)),  # not 6 x 4: slower in the model, where the weights arrive cold
+        (7 * 7, 1024, (7, 2)),
     ],
 )
 def test_avx512_pixel_tiles(pixels, channels, tile):
-    assert _pixel_tile(pixels, channels // AVX512.lanes, AVX512, pixels >= channels) == tile
+    assert _pixel_tile(pixels, channels // AVX512.lanes, AVX512) == tile
 
 
 @pytest.mark.parametrize("item", TASKS[::3], ids=param_id)

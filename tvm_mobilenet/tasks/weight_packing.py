@@ -22,7 +22,7 @@ from tvm import relax, s_tir, tirx  # noqa: F401  (tirx: PrimFunc)
 from tvm_mobilenet.schedules.cpu_untuned import dense_applies
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DENSE_BLOCK
 
-BLOCK = 64  # output channels per block: 4 AVX-512 / 16 NEON vectors, a multiple of their tiles
+BLOCK = 64  # output channels per block: 16 NEON vectors, a multiple of their tiles
 # AVX2 without AVX-512: the block is one vector of 8 channels, so a register tile's 2 vectors read
 # two contiguous streams (not 64 B of every 256 B, as with 64). Measured on a 2-core EPYC (znver3),
 # untuned, 1 thread, calling-thread CPU time, 64 -> 16: MobileNet 0.5/128 1.82-2.00 -> 1.50-1.73 ms,
@@ -32,19 +32,23 @@ BLOCK = 64  # output channels per block: 4 AVX-512 / 16 NEON vectors, a multiple
 # 1.0/224 in turns 0.4-0.7 ms faster at 1 thread and 0.2-0.3 at 2, tuned (each block's default
 # run) 0.03-0.42 and 0.19-0.61.
 AVX2_BLOCK = 8
+# AVX-512: the width of its 1x1 register tiles (2 vectors of 16, schedules/x86.py), so a tile's
+# weights are one stream. Measured on a 2-core AMD EPYC (znver4, 2026-11-27), untuned, in the model:
+# with 7 x 2 tiles, 32 against 64 made the 14x14 and 7x7 layers faster (14x14x256 -> 512 453 vs 472
+# us at 1 thread); with the earlier 6 x 4 tiles of those layers, 32 alone gained 0.3-0.6 %.
+AVX512_BLOCK = 32
 WEIGHT_PARAM = 1  # fused conv functions take (data, weight, bias..., out)
 
 
 def block_for(target: tvm.target.Target) -> int:
-    """Output channels per packed block for a CPU target: AVX2_BLOCK on x86 with AVX2 and without
-    AVX-512, else BLOCK."""
+    """Output channels per packed block for a CPU target: AVX512_BLOCK on x86 with AVX-512,
+    AVX2_BLOCK with AVX2 only, else BLOCK."""
     from tvm.target.codegen import llvm_cpu_has_features
 
     with target:
-        avx2_only = llvm_cpu_has_features("avx2", target) and not llvm_cpu_has_features(
-            "avx512f", target
-        )
-    return AVX2_BLOCK if avx2_only else BLOCK
+        if llvm_cpu_has_features("avx512f", target):
+            return AVX512_BLOCK
+        return AVX2_BLOCK if llvm_cpu_has_features("avx2", target) else BLOCK
 
 
 def pack(weight: np.ndarray, block: int = BLOCK) -> np.ndarray:
