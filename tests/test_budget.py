@@ -36,20 +36,20 @@ def test_half_the_default_budget_is_shared_equally_the_rest_goes_by_gain():
 
 
 def test_the_next_batch_goes_to_the_largest_share_of_model_time_until_it_stalls():
-    log, tasks = shipped_log("rocketlake")
+    log, tasks = shipped_log("znver4")
     everyone = list(range(len(tasks)))
     first, share = most_promising(log, tasks, everyone, gains={})
-    # 5 calls x 311 us: the 14x14x512 pointwise layers are 41 % of the tuned kernel time
+    # 5 calls x 442.6 us: the 14x14x512 pointwise layers are 44 % of the tuned kernel time (5.04 ms)
     assert (tasks[first].kind, tasks[first].shape, tasks[first].weight) == (
         "pointwise",
         "1x14x14x512 k1x1 s1 ->512",
         5,
     )
-    assert 0.41 < share < 0.43
-    # Its last batch gained nothing: 2 % of 1.56 ms promises less than 10 % of the 7x7x1024
-    # layer's 0.35 ms, which has had no batch here yet.
+    assert 0.43 < share < 0.45
+    # Its last batch gained nothing: 2 % of 2.21 ms promises less than 10 % of the 7x7x1024
+    # layer's 0.44 ms, whose gain is not known here.
     second, share = most_promising(log, tasks, everyone, gains={first: 0.0})
-    assert tasks[second].shape == "1x7x7x1024 k1x1 s1 ->1024" and 0.09 < share < 0.10
+    assert tasks[second].shape == "1x7x7x1024 k1x1 s1 ->1024" and 0.08 < share < 0.10
     # A task without a valid record has nothing to gain from yet.
     assert most_promising(log, tasks, [], gains={}) is None
 
