@@ -34,8 +34,8 @@ BLOCK = 64  # output channels per block: 16 NEON vectors, a multiple of their ti
 AVX2_BLOCK = 8
 # AVX-512: the width of its 1x1 register tiles (2 vectors of 16, schedules/x86.py), so a tile's
 # weights are one stream. Measured on a 2-core AMD EPYC (znver4, 2026-11-27), untuned, in the model:
-# with 7 x 2 tiles, 32 against 64 made the 14x14 and 7x7 layers faster (14x14x256 -> 512 453 vs 472
-# us at 1 thread); with the earlier 6 x 4 tiles of those layers, 32 alone gained 0.3-0.6 %.
+# with 7 x 2 tiles, 32 instead of 64 took the 14x14x256 -> 512 layer from 479 to 453 us at 1 thread
+# (the earlier 6 x 4 tiles with 64: 467-473); with those 6 x 4 tiles, 32 alone gained 0.3-0.6 %.
 AVX512_BLOCK = 32
 WEIGHT_PARAM = 1  # fused conv functions take (data, weight, bias..., out)
 
