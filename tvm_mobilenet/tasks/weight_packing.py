@@ -20,6 +20,7 @@ import tvm
 from tvm import relax, s_tir, tirx  # noqa: F401  (tirx: PrimFunc)
 
 from tvm_mobilenet.schedules.cpu_untuned import dense_applies
+from tvm_mobilenet.schedules.x86 import AVX512
 from tvm_mobilenet.tasks.blocks import CONV_BLOCK, DENSE_BLOCK
 
 BLOCK = 64  # output channels per block: 16 NEON vectors, a multiple of their tiles
@@ -36,7 +37,7 @@ AVX2_BLOCK = 8
 # weights are one stream. Measured on a 2-core AMD EPYC (znver4, 2026-11-27), untuned, in the model:
 # with 7 x 2 tiles, 32 instead of 64 took the 14x14x256 -> 512 layer from 479 to 453 us at 1 thread
 # (the earlier 6 x 4 tiles with 64: 467-473); with those 6 x 4 tiles, 32 alone gained 0.3-0.6 %.
-AVX512_BLOCK = 32
+AVX512_BLOCK = AVX512.pixel_vectors * AVX512.lanes  # 32
 WEIGHT_PARAM = 1  # fused conv functions take (data, weight, bias..., out)
 
 
