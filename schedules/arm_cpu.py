@@ -27,7 +27,7 @@ NEON_INT8 = cpu_int8.Int8Params(4, 4, 4, max_accumulators=16, dot=intrin.NEON)
 
 
 def params_for(target: tvm.target.Target) -> cpu.CpuParams:
-    return NEON
+    return cpu.for_target(NEON, target)
 
 
 def int8_params_for(target: tvm.target.Target) -> cpu_int8.Int8Params:

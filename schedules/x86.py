@@ -68,7 +68,8 @@ AVX2_INT8_SATURATING = dataclasses.replace(AVX2_INT8, dot=intrin.AVX2_U8S8)
 
 
 def params_for(target: tvm.target.Target) -> cpu.CpuParams:
-    return AVX512 if codegen.llvm_cpu_has_features("avx512f", target) else AVX2
+    params = AVX512 if codegen.llvm_cpu_has_features("avx512f", target) else AVX2
+    return cpu.for_target(params, target)
 
 
 def int8_params_for(target: tvm.target.Target) -> cpu_int8.Int8Params:

@@ -1,12 +1,14 @@
 """x86 templates: every MobileNet depthwise and pointwise shape equals numpy, with the heuristic
 knobs and with randomly sampled ones (what tuning explores)."""
 
+import dataclasses
+
 import pytest
 import tvm
 from tvm import s_tir
 
 from tvm_mobilenet.devices import load_device
-from tvm_mobilenet.schedules.cpu import _pixel_tile
+from tvm_mobilenet.schedules.cpu import _pixel_tile, _pixels_per_core
 from tvm_mobilenet.schedules.templates import apply_template, template_kind
 from tvm_mobilenet.schedules.x86 import AVX2, AVX512
 
@@ -88,3 +90,33 @@ def test_avx512_templates_compile_on_any_host(item):
     sch = s_tir.Schedule(task.mod)
     apply_template(sch, template_kind(task.mod), "x86", avx512.target, tuning=False)
     tvm.compile(sch.mod, target=tvm.target.Target(avx512.target_config))
+
+
+@pytest.mark.parametrize(
+    ("pixels", "channels", "cores", "split"),
+    [
+        (14 * 14, 512, 2, True),  # 98 pixels per core, 7 x 2 tiles either way
+        (14 * 14, 512, 4, True),  # 49 per core: 7 x 2
+        (14 * 14, 512, 1, False),
+        (7 * 7, 1024, 2, False),  # 49 pixels do not halve
+        (8 * 8, 512, 2, True),  # 32 per core: 7 x 2 padded to 35, as the whole map's 70 for 64
+        (4 * 4, 1024, 2, False),  # 8 per core would use 8 of 14 pixel slots, the whole map 16 of 21
+    ],
+)
+def test_avx512_weights_outer_layers_give_each_core_its_pixels(pixels, channels, cores, split):
+    params = dataclasses.replace(AVX512, cores=cores)
+    assert _pixels_per_core(pixels, channels // AVX512.lanes, params) == split
+
+
+@pytest.mark.parametrize("cores", [2, 4])
+def test_per_core_pixels_match_numpy(cores):
+    """The 14x14x512 layer with its pixels split per core (the split is the first in its trace),
+    for a target of `cores` cores, whatever this machine has."""
+    item = (CONFIGS[0], "pointwise-1x14x14x512k1x1s1->512")
+    task = template_task(HOST, item)
+    target = tvm.target.Target({**HOST.target_config, "num-cores": cores})
+    sch = s_tir.Schedule(task.mod)
+    apply_template(sch, "conv", "x86", target, tuning=False)
+    splits = [line for line in str(sch.trace).splitlines() if "sch.split(" in line]
+    assert f"factors=[{cores}, None]" in splits[0]
+    assert check_against_numpy(sch.mod, task, target) < 1e-4
