@@ -158,7 +158,10 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
         o, [vectors, params.lanes], max_innermost=params.lanes
     )
     if params.tile_registers:
-        w_outer, w_inner = knobs.padded(width, list(range(1, params.max_columns + 1)), columns)
+        choices = range(1, params.max_columns + 1)
+        if parts:  # a padded tile would cross into the next core's part: its epilogue would race
+            choices = [c for c in choices if extent(sch, width) % c == 0]
+        w_outer, w_inner = knobs.padded(width, list(choices), columns)
     else:
         (w_outer, w_inner), _ = knobs.tile(
             width, [params.max_columns], max_innermost=params.max_columns
@@ -189,8 +192,10 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
 
 def _pixels_per_core(pixels: int, channel_vectors: int, params: CpuParams) -> bool:
     """Whether a weights-outer 1x1 layer splits its pixels into one part per core, outermost: when
-    they split evenly and each part's register tile keeps as many accumulators at work as the
-    whole map's (14x14: 7 x 2 either way; 4x4 would go from 16 of 21 pixels to 8 of 14 useful).
+    they split evenly, each part's register tile covers it without padding (the epilogue of a
+    padded tile would write pixels of the next part, racing its core; tuning then only samples
+    tiles that divide the part) and keeps as many accumulators at work as the whole map's tile
+    (14x14 on 2 cores: 7 x 2 either way; 8x8: 32 pixels in 7-pixel tiles, padded: no split).
     Static properties of the workload: every replay of the trace takes the same branch.
 
     With the weights outermost the parallel loop would give each core half the output channels of
@@ -203,7 +208,10 @@ def _pixels_per_core(pixels: int, channel_vectors: int, params: CpuParams) -> bo
     if params.cores < 2 or pixels % params.cores:
         return False
     part = pixels // params.cores
-    return _tile_work(part, channel_vectors, params) >= _tile_work(pixels, channel_vectors, params)
+    columns, _ = _pixel_tile(part, channel_vectors, params)
+    return part % columns == 0 and _tile_work(part, channel_vectors, params) >= _tile_work(
+        pixels, channel_vectors, params
+    )
 
 
 def _tile_work(pixels: int, channel_vectors: int, params: CpuParams) -> float:

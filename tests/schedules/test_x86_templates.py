@@ -2,6 +2,7 @@
 knobs and with randomly sampled ones (what tuning explores)."""
 
 import dataclasses
+import re
 
 import pytest
 import tvm
@@ -99,8 +100,8 @@ def test_avx512_templates_compile_on_any_host(item):
         (14 * 14, 512, 4, True),  # 49 per core: 7 x 2
         (14 * 14, 512, 1, False),
         (7 * 7, 1024, 2, False),  # 49 pixels do not halve
-        (8 * 8, 512, 2, True),  # 32 per core: 7 x 2 padded to 35, as the whole map's 70 for 64
-        (4 * 4, 1024, 2, False),  # 8 per core would use 8 of 14 pixel slots, the whole map 16 of 21
+        (8 * 8, 512, 2, False),  # 32 per core would need a padded 7-pixel tile, crossing a part
+        (4 * 4, 1024, 2, False),  # 8 per core: the same, and 8 of 14 pixel slots at work
     ],
 )
 def test_avx512_weights_outer_layers_give_each_core_its_pixels(pixels, channels, cores, split):
@@ -109,14 +110,19 @@ def test_avx512_weights_outer_layers_give_each_core_its_pixels(pixels, channels,
 
 
 @pytest.mark.parametrize("cores", [2, 4])
-def test_per_core_pixels_match_numpy(cores):
-    """The 14x14x512 layer with its pixels split per core (the split is the first in its trace),
-    for a target of `cores` cores, whatever this machine has."""
+@pytest.mark.parametrize("tuning", [False, True])
+def test_per_core_pixels_match_numpy(cores, tuning):
+    """The 14x14x512 layer with its pixels split per core (the first split of its trace), for a
+    target of `cores` cores whatever this machine has; tuning samples only tiles that divide a
+    core's part (a padded one would write the next part's pixels)."""
     item = (CONFIGS[0], "pointwise-1x14x14x512k1x1s1->512")
     task = template_task(HOST, item)
     target = tvm.target.Target({**HOST.target_config, "num-cores": cores})
-    sch = s_tir.Schedule(task.mod)
-    apply_template(sch, "conv", "x86", target, tuning=False)
-    splits = [line for line in str(sch.trace).splitlines() if "sch.split(" in line]
+    sch = s_tir.Schedule(task.mod, seed=cores)
+    apply_template(sch, "conv", "x86", target, tuning=tuning)
+    trace = str(sch.trace)
+    splits = [line for line in trace.splitlines() if "sch.split(" in line]
     assert f"factors=[{cores}, None]" in splits[0]
+    columns = re.search(r"sample_categorical\(candidates=\[([\d, ]+)\]", trace).group(1)
+    assert all(196 // cores % int(c) == 0 for c in columns.split(","))
     assert check_against_numpy(sch.mod, task, target) < 1e-4
