@@ -1,5 +1,7 @@
 """The Relax model, compiled for this host, against the float64 numpy reference."""
 
+import os
+
 import numpy as np
 import pytest
 import tvm
@@ -55,3 +57,35 @@ def test_weights_change_outputs(host_device):
     first, _ = compiled_probabilities(config, host_device, seed=0)
     second, _ = compiled_probabilities(config, host_device, seed=1)
     assert np.max(np.abs(first - second)) > 1e-3
+
+
+def test_compile_checks_every_call_of_the_module_on_every_core(tmp_path, monkeypatch, host_device):
+    """A module right on its first call and wrong on a later one (a race between the threads of a
+    kernel shows only sometimes) is not written; the check runs it at every core, as `run` does."""
+    from tvm_mobilenet.compile import api
+    from tvm_mobilenet.errors import VerificationError
+    from tvm_mobilenet.model.source import BuiltinMobileNet
+    from tvm_mobilenet.run.threads import available_cores
+
+    real_load = api.load_module_file
+    threads = []
+
+    def load_racy(path):
+        run = real_load(path)
+
+        def racy(data):
+            output = run(data)
+            threads.append(os.environ.get("TVM_NUM_THREADS"))
+            return np.roll(output, 1, axis=-1) if len(threads) == api.LOCAL_CHECK_CALLS else output
+
+        return racy
+
+    monkeypatch.setattr(api, "load_module_file", load_racy)
+    monkeypatch.delenv("TVM_NUM_THREADS", raising=False)
+    output = tmp_path / "m.so"
+    source = BuiltinMobileNet(ModelConfig(0.25, 32))
+    with pytest.raises(VerificationError, match="disagrees with the float64 reference"):
+        api.compile_model(api.CompileArgs(source, host_device, output, None), print_fn=print)
+    assert api.LOCAL_CHECK_CALLS > 1
+    assert threads == [str(available_cores())] * api.LOCAL_CHECK_CALLS
+    assert not output.exists() and not list(tmp_path.glob("*.so"))

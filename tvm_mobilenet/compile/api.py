@@ -129,6 +129,12 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     return report
 
 
+# Calls of the check on this machine, each compared: a race between threads need not show on the
+# first (found: per-core pixel parts with a padded tile, wrong on some calls of MobileNet 0.25/128
+# at 2 threads). A device over RPC, often emulated, runs it once.
+LOCAL_CHECK_CALLS = 3
+
+
 def _compare(output, expected, tolerance: float) -> tuple[float, str]:
     """(max error, description) of `output` against the trusted one; VerificationError if off.
 
@@ -152,13 +158,14 @@ def _verify(
         return
     run, where = runner
     data = args.model.sample_input()
-    output = run(data)
+    outputs = [run(data) for _ in range(LOCAL_CHECK_CALLS if compiler is None else 1)]
     try:
         expected = args.model.expected(data)
     except SourceCheckUnavailable as err:
         print_fn(f"warning: NOT CHECKED against the source framework: {err}")
         return
-    report.max_abs_error, detail = _compare(output, expected, args.tolerance)
+    compared = [_compare(output, expected, args.tolerance) for output in outputs]
+    report.max_abs_error, detail = max(compared, key=lambda result: result[0])
     report.verified_on = where
     report.checked_against = expected.against
     print_fn(f"verified against {expected.against} on {where}: {detail}")

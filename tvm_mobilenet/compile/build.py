@@ -117,7 +117,12 @@ def export(executable: relax.VMExecutable, output: Path, fcompile=None) -> Path:
 
 
 def load_module_file(path: Path):
-    """Load an exported .so in this process; returns `run(input) -> output` on the CPU."""
+    """Load an exported .so in this process; returns `run(input) -> output` on the CPU, on every
+    core as `run` and apps take it (TVM alone would take half of them: on 2 cores, one thread,
+    where no race between the threads of a kernel can show)."""
+    from tvm_mobilenet.run.threads import use_all_cores
+
+    use_all_cores()  # before the module's first call starts TVM's pool
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(path)), tvm.cpu())
     return lambda data: vm["main"](tvm.runtime.tensor(data, tvm.cpu())).numpy()
 
