@@ -208,14 +208,10 @@ def _pixels_per_core(pixels: int, channel_vectors: int, params: CpuParams) -> bo
     if params.cores < 2 or pixels % params.cores:
         return False
     part = pixels // params.cores
-    columns, _ = _pixel_tile(part, channel_vectors, params)
-    return part % columns == 0 and _tile_work(part, channel_vectors, params) >= _tile_work(
-        pixels, channel_vectors, params
-    )
-
-
-def _tile_work(pixels: int, channel_vectors: int, params: CpuParams) -> float:
-    return _useful_accumulators(*_pixel_tile(pixels, channel_vectors, params), pixels)
+    columns, vectors = _pixel_tile(part, channel_vectors, params)
+    whole = _pixel_tile(pixels, channel_vectors, params)
+    # A part its tile divides keeps all columns x vectors accumulators at work.
+    return part % columns == 0 and columns * vectors >= _useful_accumulators(*whole, pixels)
 
 
 def _useful_accumulators(columns: int, vectors: int, pixels: int) -> float:
