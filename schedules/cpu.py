@@ -40,7 +40,7 @@ class CpuParams:
     tile_registers: int = 0
     min_columns: int = 3
     # 1x1 convolutions: tile the pixels (h x w as one axis, the GEMM's M) instead of each row's
-    # columns, so every width gets the widest register tile with little padding (`_pixel_tile`).
+    # columns, so every width gets the widest register tile with little padding (`pixel_tile`).
     pixel_tiles: bool = False
     # 1x1 pixel tiles: at most this many channel vectors (0: as many as the registers allow).
     pixel_vectors: int = 0
@@ -57,6 +57,9 @@ class CpuParams:
     # its pixels into this many parts outermost, so each core writes the pixels the next layers
     # read on that core (`_pixels_per_core`).
     cores: int = 1
+    # Wide float32 1x1 layers (with bias, ReLU / ReLU6 or none) run as one-level Strassen kernels
+    # at compile time (schedules/strassen.py, tasks/strassen.py) instead of these templates.
+    strassen: bool = False
 
 
 def for_target(params: CpuParams, target) -> CpuParams:
@@ -148,7 +151,7 @@ def conv(sch: s_tir.Schedule, params: CpuParams, tuning: bool) -> None:
         if not pixels_outer and _pixels_per_core(extent(sch, pixels), channel_vectors, params):
             part, width = sch.split(pixels, [params.cores, None], preserve_unit_iters=True)
             parts = [part]
-        columns, vectors = _pixel_tile(extent(sch, width), channel_vectors, params)
+        columns, vectors = pixel_tile(extent(sch, width), channel_vectors, params)
     else:
         n, h, w, o, kh, kw, i = sch.get_loops(conv_block)
         rows, width, parts = [h], w, []
@@ -208,8 +211,8 @@ def _pixels_per_core(pixels: int, channel_vectors: int, params: CpuParams) -> bo
     if params.cores < 2 or pixels % params.cores:
         return False
     part = pixels // params.cores
-    columns, vectors = _pixel_tile(part, channel_vectors, params)
-    whole = _pixel_tile(pixels, channel_vectors, params)
+    columns, vectors = pixel_tile(part, channel_vectors, params)
+    whole = pixel_tile(pixels, channel_vectors, params)
     # A part its tile divides keeps all columns x vectors accumulators at work.
     return part % columns == 0 and columns * vectors >= _useful_accumulators(*whole, pixels)
 
@@ -257,7 +260,7 @@ def _row_tile(width: int, channel_vectors: int, params: CpuParams) -> tuple[int,
     return params.max_columns, max(1, params.max_vectors // 2)
 
 
-def _pixel_tile(pixels: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:
+def pixel_tile(pixels: int, channel_vectors: int, params: CpuParams) -> tuple[int, int]:
     """(pixels, channel vectors) of the untuned 1x1 register tile: the most accumulators doing
     useful work (padding of the last tile counted as lost), then the wider tile, at most
     `params.pixel_vectors` vectors. 14x14 on AVX2: 6 x 2 (196 of 198 pixels useful), where a row

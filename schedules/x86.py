@@ -33,6 +33,7 @@ AVX512 = cpu.CpuParams(
     pixel_tiles=True,
     pixel_vectors=2,
     depthwise_columns=8,
+    strassen=True,
 )
 # AVX2's convolution tile: accumulators (columns x vectors) + the weight vectors + one broadcast
 # in the 16 ymm registers: 6x2, 5x2, 4x2 (4x3 for 24 channels), 2x4; widths without a divisor in
@@ -52,6 +53,7 @@ AVX2 = cpu.CpuParams(
     depthwise_vectors=2,
     parallel_min_flops=4e6,
     parallel_min_elements=1 << 16,
+    strassen=True,
 )
 
 # int8. AVX-512 VNNI: vpdpbusd, 4 x 4 tiles of 16 int32. AVX2: the vpmaddubsw sign trick, at most

@@ -116,10 +116,10 @@ def test_a_check_again_builds_with_every_record(tiny_log, tmp_path, monkeypatch)
     left_out = []
     real_build = build_module.build
 
-    def build(mod, target, log, family):
+    def build(mod, target, log, family, strassen=True):
         if log is not None:
             left_out.append(untuned_functions(log.path))
-        return real_build(mod, target, log, family)
+        return real_build(mod, target, log, family, strassen)
 
     monkeypatch.setattr(build_module, "build", build)
     device = load_device(*LOG_DEVICE)

@@ -9,7 +9,7 @@ import tvm
 from tvm import s_tir
 
 from tvm_mobilenet.devices import load_device
-from tvm_mobilenet.schedules.cpu import _pixel_tile, _pixels_per_core
+from tvm_mobilenet.schedules.cpu import _pixels_per_core, pixel_tile
 from tvm_mobilenet.schedules.templates import apply_template, template_kind
 from tvm_mobilenet.schedules.x86 import AVX2, AVX512
 
@@ -65,7 +65,7 @@ def test_avx2_shapes_match_numpy(item):
     ],
 )
 def test_avx2_pixel_tile_keeps_the_most_accumulators_at_work(pixels, channels, tile):
-    assert _pixel_tile(pixels, channels // AVX2.lanes, AVX2) == tile
+    assert pixel_tile(pixels, channels // AVX2.lanes, AVX2) == tile
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_avx2_pixel_tile_keeps_the_most_accumulators_at_work(pixels, channels, t
     ],
 )
 def test_avx512_pixel_tiles(pixels, channels, tile):
-    assert _pixel_tile(pixels, channels // AVX512.lanes, AVX512) == tile
+    assert pixel_tile(pixels, channels // AVX512.lanes, AVX512) == tile
 
 
 @pytest.mark.parametrize("item", TASKS[::3], ids=param_id)

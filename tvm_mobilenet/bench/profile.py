@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tvm_mobilenet.tasks.blocks import STRASSEN_SUFFIX
+
 VM_BUILTIN = "vm.builtin."
 KINDS_BY_NAME = (
     ("matmul", "classifier"),
@@ -71,6 +73,8 @@ class KernelProfile:
 
 def kernel_kind(name: str, shapes: list[tuple[int, ...]]) -> str:
     """A kernel's kind from its name and its arguments' shapes (data, weight, ..., out)."""
+    if name.endswith(STRASSEN_SUFFIX):  # its weight is [7, O/2/T, I/2, T] (schedules/strassen.py)
+        return "pointwise"
     if "conv2d" in name and len(shapes) > 1:
         weight = shapes[1]
         if len(weight) == 5:  # packed pointwise [O/B, 1, 1, I, B] (tasks/weight_packing.py)

@@ -174,6 +174,16 @@ def add_device_build_args(
         add_rpc_args(parser)
 
 
+def add_strassen_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-strassen",
+        action="store_true",
+        help="keep the wide 1x1 layers on their templates: by default a CPU build runs the float32 "
+        "1x1 layers with >= 128 input and output channels as one-level Strassen kernels (7/8 of "
+        "the multiply-adds; not tuned, so tune skips them too)",
+    )
+
+
 def rpc_settings(args, device=None):
     """RpcSettings from --rpc-tracker/--rpc-key (or TVM's environment variables); None if no tracker
     given.

@@ -14,6 +14,7 @@ from pathlib import Path
 from tvm_mobilenet.cli.common import (
     Parser,
     add_device_build_args,
+    add_strassen_arg,
     model_device_and_log_dir,
     rpc_settings,
 )
@@ -26,6 +27,7 @@ def main(argv=None, prog=None) -> int:
         prog=prog or "python -m tvm_mobilenet.compile", description=__doc__.splitlines()[0]
     )
     add_device_build_args(parser)
+    add_strassen_arg(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .so to write")
     parser.add_argument(
         "--no-log", action="store_true", help="ignore tuning records (an untuned build)"
@@ -58,6 +60,7 @@ def main(argv=None, prog=None) -> int:
             rpc=rpc_settings(args, device),
             ndk_cc=args.ndk_cc,
             stock=args.stock,
+            strassen=not args.no_strassen,
         )
     )
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from tvm_mobilenet.cli.common import (
     Parser,
     add_device_build_args,
+    add_strassen_arg,
     model_device_and_log_dir,
     rpc_settings,
 )
@@ -49,6 +50,7 @@ def main(argv=None, prog=None) -> int:
         prog=prog or "python -m tvm_mobilenet.tune", description=__doc__.splitlines()[0]
     )
     add_device_build_args(parser, weights=False)  # tuning does not depend on the weights' values
+    add_strassen_arg(parser)
     parser.add_argument(
         "--trials",
         type=int,
@@ -111,6 +113,7 @@ def main(argv=None, prog=None) -> int:
         ndk_cc=args.ndk_cc,
         warm_start=None if args.warm_start == "none" else args.warm_start,
         in_model_check=not args.no_in_model_check,
+        strassen=not args.no_strassen,
     )
     try:
         report = tune(tune_args, print_fn=lambda line: print(line, flush=True))

@@ -26,6 +26,7 @@ from tvm_mobilenet.files import check_output
 from tvm_mobilenet.model.reference import SOFTMAX_TOLERANCE, as_probabilities
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tasks.strassen import runs_as_strassen
 from tvm_mobilenet.tune.log import TuningLog, open_log
 from tvm_mobilenet.tune.measure import RpcSettings
 
@@ -41,6 +42,7 @@ class CompileArgs:
     stock: bool = False  # no templates either: what stock TVM builds untuned (the baseline)
     rpc: RpcSettings | None = None  # a device to verify a cross-compiled module on
     ndk_cc: str | None = None
+    strassen: bool = True  # wide 1x1 layers as Strassen kernels (tasks/strassen.py)
 
     def display(self) -> str:
         return (
@@ -93,7 +95,13 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     target = args.device.target
     log = open_records(args.log_dir, args.log_optional, args.device, args.model, print_fn)
     report = CompileReport(str(args.output))
-    report.untuned = untuned_tasks(extract_tasks(mod, target), log)
+    tasks = extract_tasks(mod, target)
+    family = None if args.stock else args.device.schedule_family
+    strassen = [t for t in tasks if args.strassen and runs_as_strassen(t, target, family)]
+    if strassen:
+        layers = sum(task.weight for task in strassen)
+        print_fn(f"strassen: {layers} layers ({len(strassen)} functions) run as Strassen kernels")
+    report.untuned = untuned_tasks([t for t in tasks if t not in strassen], log)
     if log is None:  # said once, not per function: none has a record
         print_fn(f"untuned: {len(report.untuned)} functions get their heuristic schedules")
     else:
@@ -104,7 +112,8 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
         with_input_signature(mod, args.model.input_shape),
         target,
         log,
-        None if args.stock else args.device.schedule_family,
+        family,
+        strassen=args.strassen,
     )
     staging = export(executable, Path(args.output), export_function(compiler))
     # Step 3. Load the exported file back (here or on a device), run the fixed input, compare.

@@ -20,6 +20,7 @@ from tvm_mobilenet.run.runtime import (  # the .so reports its input: `run` need
 )
 from tvm_mobilenet.schedules import intrin
 from tvm_mobilenet.tasks.extract import Task, fuse
+from tvm_mobilenet.tasks.strassen import use_strassen
 from tvm_mobilenet.tune.in_model import function_hashes, untuned_functions
 from tvm_mobilenet.tune.log import TuningLog
 
@@ -60,15 +61,22 @@ def lowering_passes(target: tvm.target.Target) -> list:
 
 
 def build(
-    mod: tvm.IRModule, target: tvm.target.Target, log: TuningLog | None, schedule_family: str | None
+    mod: tvm.IRModule,
+    target: tvm.target.Target,
+    log: TuningLog | None,
+    schedule_family: str | None,
+    strassen: bool = True,
 ) -> relax.VMExecutable:
-    """Fuse as task extraction does, apply the log's best records, schedule what no record
+    """Fuse as task extraction does, run the wide 1x1 layers as Strassen kernels where the family
+    does (`strassen`; tasks/strassen.py), apply the log's best records, schedule what no record
     covers with the templates' defaults (none if `schedule_family` is None: stock TVM's naive
     code, the baseline), then lower and build."""
 
     @tvm.transform.module_pass(opt_level=3)
     def pipeline(mod: tvm.IRModule, _ctx) -> tvm.IRModule:
         mod = fuse(mod, target, pack_weights=schedule_family is not None)
+        if strassen:
+            mod = use_strassen(mod, target, schedule_family)
         if log is not None:
             mod = _apply_records(mod, log, schedule_family)
         if schedule_family is not None:

@@ -5,3 +5,5 @@ convolution (and the classifier) of a fused function by these names."""
 DEPTHWISE_BLOCK = "group_conv2d_nhwc"
 CONV_BLOCK = "conv2d_nhwc"  # pointwise and full convolutions
 DENSE_BLOCK = "matmul"  # the classifier, with [K, N] weights (relax_builder.py transposes them)
+# Fused 1x1 functions that compile replaced by a Strassen kernel keep their name + this suffix.
+STRASSEN_SUFFIX = "_strassen"

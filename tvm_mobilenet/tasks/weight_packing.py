@@ -98,6 +98,11 @@ def _weight_shape(func) -> list[int]:
     return [int(d) for d in func.params[WEIGHT_PARAM].ty.shape]
 
 
+def is_packed_pointwise(func) -> bool:
+    """A fused float32 pointwise NHWC conv whose weights `pack_pointwise_weights` packed."""
+    return _conv_block_reading(func, 5, ("float32",)) and _weight_shape(func)[1:3] == [1, 1]
+
+
 def _packable(func, block: int) -> bool:
     """A fused float pointwise NHWC conv whose output channels fill more than one block (int8
     convolutions get their own packing, below)."""
@@ -128,9 +133,12 @@ def _calls(mod: tvm.IRModule):
     return found
 
 
-def _rewrite_weights(mod: tvm.IRModule, packable, weight_ok, relayout, pack) -> tvm.IRModule:
+def rewrite_weights(
+    mod: tvm.IRModule, packable, weight_ok, relayout, pack, suffix: str = ""
+) -> tvm.IRModule:
     """Give every function `packable(func)` whose every call passes a constant weight with
-    `weight_ok(array)` the layout `relayout(func)`, and its calls the weight `pack(array)`."""
+    `weight_ok(array)` the layout `relayout(func)` (its name + `suffix`), and its calls the weight
+    `pack(array)`."""
     calls = _calls(mod)
 
     def constant_ok(call) -> bool:
@@ -146,7 +154,7 @@ def _rewrite_weights(mod: tvm.IRModule, packable, weight_ok, relayout, pack) -> 
     # function's signature), keeping their names.
     kept = {gv: func for gv, func in mod.functions.items() if gv not in candidates}
     builder = relax.BlockBuilder(tvm.IRModule(kept, attrs=mod.attrs, global_infos=mod.global_infos))
-    renamed = {gv: builder.add_func(relayout(mod[gv]), gv.name_hint) for gv in candidates}
+    renamed = {gv: builder.add_func(relayout(mod[gv]), gv.name_hint + suffix) for gv in candidates}
 
     @relax.expr_functor.mutator
     class _Rewriter(relax.PyExprMutator):
@@ -180,7 +188,7 @@ def pack_pointwise_weights(block: int = BLOCK) -> tvm.transform.Pass:
 
     @tvm.transform.module_pass(opt_level=0, name="PackPointwiseWeights")
     def apply(mod: tvm.IRModule, _ctx=None) -> tvm.IRModule:
-        return _rewrite_weights(
+        return rewrite_weights(
             mod,
             lambda func: _packable(func, block),
             lambda weight: True,
@@ -243,7 +251,7 @@ def pack_dense_weights() -> tvm.transform.Pass:
 
     @tvm.transform.module_pass(opt_level=0, name="PackDenseWeights")
     def apply(mod: tvm.IRModule, _ctx=None) -> tvm.IRModule:
-        return _rewrite_weights(
+        return rewrite_weights(
             mod,
             _dense_packable,
             lambda weight: True,
@@ -297,7 +305,7 @@ def pack_int8_pointwise_weights(dot) -> tvm.transform.Pass:
 
     @tvm.transform.module_pass(opt_level=0, name="PackInt8PointwiseWeights")
     def apply(mod: tvm.IRModule, _ctx=None) -> tvm.IRModule:
-        return _rewrite_weights(
+        return rewrite_weights(
             mod,
             packable,
             lambda weight: int(weight.min()) >= dot.weight_min,

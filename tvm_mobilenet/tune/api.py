@@ -11,7 +11,8 @@ from tvm_mobilenet.devices import DeviceSpec
 from tvm_mobilenet.errors import FarmUnavailableError, TvmMobilenetError
 from tvm_mobilenet.farm.tracker import START_TRACKER_HINT, require_devices
 from tvm_mobilenet.model.source import ModelSource
-from tvm_mobilenet.tasks.extract import extract_tasks
+from tvm_mobilenet.tasks.extract import Task, extract_tasks
+from tvm_mobilenet.tasks.strassen import runs_as_strassen
 from tvm_mobilenet.tune.catalogue import LogEntry, count_records, find_logs
 from tvm_mobilenet.tune.in_model import check_in_model, discard_verdicts
 from tvm_mobilenet.tune.log import TuningLog, open_log
@@ -52,6 +53,9 @@ class TuneArgs:
     # After the search, on a device measured here: time each tuned kernel against its untuned
     # schedule inside the whole model (tune/in_model.py); compile uses the faster.
     in_model_check: bool = True
+    # Leave out the layers a build runs as Strassen kernels (tasks/strassen.py): no record of
+    # theirs would be used.
+    strassen: bool = True
 
     def display(self) -> str:
         return (
@@ -167,8 +171,19 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
             args.device.schedule_family,
             args.model.input_shape,
             print_fn,
+            strassen=args.strassen,
         )
     return report
+
+
+def _without_strassen(tasks: list[Task], target, schedule_family: str, print_fn) -> list[Task]:
+    strassen = [task for task in tasks if runs_as_strassen(task, target, schedule_family)]
+    if strassen:
+        print_fn(
+            f"not tuned: {len(strassen)} functions that compile runs as Strassen kernels "
+            "(tune --no-strassen tunes them)"
+        )
+    return [task for task in tasks if task not in strassen]
 
 
 def _search(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, print_fn):
@@ -179,6 +194,8 @@ def _search(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, print_f
         print_fn(args.display())
         target = args.device.target
         tasks = extract_tasks(mod, target, args.ops)
+        if args.strassen:
+            tasks = _without_strassen(tasks, target, args.device.schedule_family, print_fn)
         # Step 4. The warm start's schedules, replayed on this model's tasks (measured in step 5).
         warm = _warm_start(args, log, tasks, given, print_fn)
         # Step 5. Tune each task up to its first share of the trials, then spend the rest by gain.

@@ -123,8 +123,10 @@ def check_in_model(
     schedule_family: str,
     input_shape: tuple[int, ...],
     print_fn: Callable[[str], None] = print,
+    strassen: bool = True,
 ) -> list[KernelVerdict]:
-    """Time the model built with `log`'s records and without, in turns, at every core this
+    """Time the model built with `log`'s records and without (both with Strassen kernels or
+    both without, as `strassen` says compile will build it), in turns, at every core this
     process may use; write the verdicts to the log directory and return them."""
     from tvm_mobilenet.bench.profile import profile_module
     from tvm_mobilenet.compile.build import build, export, with_input_signature
@@ -142,7 +144,7 @@ def check_in_model(
         paths = []
         signed = with_input_signature(mod, input_shape)
         for index, records in enumerate((log, None)):
-            executable = build(signed, target, records, schedule_family)
+            executable = build(signed, target, records, schedule_family, strassen)
             paths.append(export(executable, Path(tmp) / f"{index}.so"))
         for _ in range(ROUNDS):
             for path, kernels in zip(paths, times, strict=True):
