@@ -39,17 +39,18 @@ def test_the_next_batch_goes_to_the_largest_share_of_model_time_until_it_stalls(
     log, tasks = shipped_log("znver4")
     everyone = list(range(len(tasks)))
     first, share = most_promising(log, tasks, everyone, gains={})
-    # 5 calls x 441.5 us: the 14x14x512 pointwise layers are 44 % of the tuned kernel time (5.01 ms)
+    # 446 us: the 7x7x1024 pointwise layer is 30 % of the tuned kernel time (1.47 ms; the wide 1x1
+    # layers run as Strassen kernels and have no records: tasks/strassen.py)
     assert (tasks[first].kind, tasks[first].shape, tasks[first].weight) == (
         "pointwise",
-        "1x14x14x512 k1x1 s1 ->512",
-        5,
+        "1x7x7x1024 k1x1 s1 ->1024",
+        1,
     )
-    assert 0.43 < share < 0.45
-    # Its last batch gained nothing: 2 % of 2.21 ms promises less than 10 % of the next largest
-    # layer's 0.45 ms (the 56x56x128 pointwise), whose gain is not known here.
+    assert 0.29 < share < 0.32
+    # Its last batch gained nothing: 2 % of its 0.45 ms promises less than 10 % of the next largest
+    # layer's 0.23 ms (the 112x112x32 pointwise), whose gain is not known here.
     second, share = most_promising(log, tasks, everyone, gains={first: 0.0})
-    assert tasks[second].shape == "1x56x56x128 k1x1 s1 ->128" and 0.08 < share < 0.10
+    assert tasks[second].shape == "1x112x112x32 k1x1 s1 ->64" and 0.14 < share < 0.17
     # A task without a valid record has nothing to gain from yet.
     assert most_promising(log, tasks, [], gains={}) is None
 
