@@ -24,7 +24,9 @@ Measured on a 2-core AMD EPYC (Zen 4, znver4), 2026-11-27, each kernel alone and
 against the template's untuned schedule: 14x14x512 804 vs 884 us, 28x28x256 816 vs 896, 14x14x256
 -> 512 404 vs 444, 56x56x128 859 vs 904, 28x28x128 -> 256 418 vs 448, 14x14x128 52 vs 56; with
 64 input channels level (56x56x64 -> 128: 446 vs 454) and 32 slower (112x112x32 -> 64: 527 vs
-466), hence `MIN_CHANNELS`."""
+466), hence `MIN_CHANNELS`. Not the 7x7 layers (tried with the odd halves zero-padded and the cores
+sharing each product's channels): alone and warm 809 vs 905 us (7x7x1024), in the model level or
+slower (903 vs 909, 472 vs 462), their 1.75x larger weight operands then coming from memory."""
 
 from __future__ import annotations
 
@@ -35,8 +37,9 @@ import tvm
 
 from .cpu import CpuParams, pixel_tile
 
-# A block's input sums (5 x its rows x K/2 floats) at most this size: the 56x56x128 layer's whole
-# half (1 MB per core) ran 3.5 % slower than the template in the model, with blocks of 49 rows ...
+# A block's input sums (5 x its rows x K/2 floats) at most this size, so they stay in L2: with its
+# whole half at once (1 MB per core) the 56x56x128 layer ran 3.5 % slower than the template in the
+# model (923 vs 892 us at 1 thread), in blocks of 196 rows (245 KB) 1 % faster (882).
 SUMS_BYTES = 256 << 10
 # Inputs and outputs of at least this many channels: below, the sums cost what the product saves.
 MIN_CHANNELS = 128
