@@ -320,3 +320,38 @@ def test_ours_hands_its_output_over_without_a_copy(tmp_path):
     for data, output in zip(inputs, (first, second), strict=True):
         assert np.max(np.abs(output - reference.forward(config, weights, data))) < 1e-4
     assert not np.array_equal(first, second)
+
+
+def test_the_bench_says_when_ours_runs_strassen_kernels(tmp_path):
+    """0.25/128 has five 8x8x128 1x1 layers that run as Strassen kernels (7/8 of their multiply-
+    adds): the bench says so beside the shares of the FMA peak, which count the model's FLOPs."""
+    from tvm_mobilenet.run.runtime import LoadedModel
+
+    module = tmp_path / "m.so"
+    small = ("--alpha", "0.25", "--resolution", "128")
+    assert compile_tiny(module, *small, "--no-log").returncode == 0
+    calls = LoadedModel(module).kernel_calls()
+    assert len(calls) == 31 and sum(name.endswith("_strassen") for name in calls) == 5
+    out = tmp_path / "bench.json"
+    result = run_cli(
+        "bench",
+        "--module",
+        str(module),
+        *small,
+        "--threads",
+        "1",
+        "--repeat",
+        "1",
+        "--peers",
+        "ort",
+        "--plot",
+        str(tmp_path / "b.png"),
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [n for n in json.loads(out.read_text())["notes"] if "Strassen" in n]
+    assert notes == [
+        "ours: 5 layers run as Strassen kernels, 7/8 of their multiply-adds; every system's share "
+        "of the FMA peak counts the model's FLOPs"
+    ]

@@ -159,6 +159,11 @@ def run_benchmark(args: BenchArgs, print_fn: Callable[[str], None] = print) -> B
             f"ours: {ours.huge_page_bytes >> 20} MiB of its memory on 2 MB pages "
             "(tvm_mobilenet/run/huge_pages.py; the peers' memory as they allocate it)"
         )
+        if ours.strassen_layers:
+            report.notes.append(
+                f"ours: {ours.strassen_layers} layers run as Strassen kernels, 7/8 of their "
+                "multiply-adds; every system's share of the FMA peak counts the model's FLOPs"
+            )
     # Step 5. The machine's FMA peak at each thread count, after the timing it must not disturb.
     report.peaks = measure_fma_peak(list(args.threads))
     report.notes.append(others.note())

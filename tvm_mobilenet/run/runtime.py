@@ -106,7 +106,14 @@ class LoadedModel:
             ) from None
         self._tensor = tvm.runtime.tensor
         self._main = self.vm["main"]
+        self._library = lib
         self.huge_page_bytes = self._settle(new_memory)
+
+    def kernel_calls(self) -> list[str]:
+        """The TIR functions `main` calls, one entry per call, in order (from the VM program)."""
+        lines = self._library["as_text"]().splitlines()
+        called = [line.split()[1] for line in lines if line.strip().startswith("call ")]
+        return [name for name in called if not name.startswith("vm.")]  # not the VM's builtins
 
     def _settle(self, new_memory: NewMemory) -> int:
         """One call (the VM allocates its activation pool at the first), then the memory the

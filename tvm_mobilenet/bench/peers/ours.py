@@ -10,6 +10,7 @@ import numpy as np
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.errors import ModuleLoadError
 from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.tasks.blocks import STRASSEN_SUFFIX
 
 AFFINITY_BIG_CORES = 1  # TVM's default thread-pool mode (threading::ThreadGroup::kBig)
 TENSOR_ALIGNMENT = 64  # TVM refuses a DLPack tensor whose data is not aligned to this
@@ -71,6 +72,13 @@ class Ours(Peer):
             return np.from_dlpack(main(tensor))
 
         return predict
+
+    @property
+    def strassen_layers(self) -> int:
+        """Layers our module runs as Strassen kernels (tasks/strassen.py), once it is loaded."""
+        if self._model is None:
+            return 0
+        return sum(name.endswith(STRASSEN_SUFFIX) for name in self._model.kernel_calls())
 
     @property
     def huge_page_bytes(self) -> int:
