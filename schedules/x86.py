@@ -53,7 +53,11 @@ AVX2 = cpu.CpuParams(
     depthwise_vectors=2,
     parallel_min_flops=4e6,
     parallel_min_elements=1 << 16,
-    strassen=True,
+    # Strassen (schedules/strassen.py) measured level here: AVX2 code on a 2-core AMD EPYC Zen 4,
+    # 2026-11-27, untuned 1.0/224 in turns, 1 thread 11.345 vs 11.326 ms, 2 threads 6.370 vs
+    # 6.391 (alone and warm its 14x14x512 kernel was 5 % faster: in the model its 1.75x weight
+    # operands arrive from memory). Not worth the larger .so until an AVX2 machine says otherwise.
+    strassen=False,
 )
 
 # int8. AVX-512 VNNI: vpdpbusd, 4 x 4 tiles of 16 int32. AVX2: the vpmaddubsw sign trick, at most

@@ -178,9 +178,9 @@ def add_strassen_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-strassen",
         action="store_true",
-        help="keep the wide 1x1 layers on their templates: by default a CPU build runs the float32 "
-        "1x1 layers with >= 128 input and output channels as one-level Strassen kernels (7/8 of "
-        "the multiply-adds; not tuned, so tune skips them too)",
+        help="keep the wide 1x1 layers on their templates: by default an x86 AVX-512 build runs "
+        "the float32 1x1 layers with >= 128 input and output channels as one-level Strassen "
+        "kernels (7/8 of the multiply-adds; not tuned, so tune skips them too)",
     )
 
 
