@@ -330,11 +330,11 @@ def test_the_bench_says_when_ours_runs_strassen_kernels(tmp_path):
     from tvm_mobilenet.model.source import load_model
     from tvm_mobilenet.run.runtime import LoadedModel
     from tvm_mobilenet.tasks.extract import extract_tasks
-    from tvm_mobilenet.tasks.strassen import runs_as_strassen
+    from tvm_mobilenet.tasks.strassen import strassen_tasks
 
     host = load_device("x86")  # as compile resolves it: this CPU, the cores this process may use
     tasks = extract_tasks(load_model(ModelConfig(0.25, 128))[0], host.target)
-    expected = sum(t.weight for t in tasks if runs_as_strassen(t, host.target, "x86"))
+    expected = sum(t.weight for t in strassen_tasks(tasks, host.target, "x86"))
     module = tmp_path / "m.so"
     small = ("--alpha", "0.25", "--resolution", "128")
     assert compile_tiny(module, *small, "--no-log").returncode == 0

@@ -11,7 +11,7 @@ from tvm_mobilenet.model.architecture import ModelConfig, layers
 from tvm_mobilenet.model.source import load_model
 from tvm_mobilenet.schedules import arm_cpu, strassen, x86
 from tvm_mobilenet.tasks.extract import extract_tasks, fuse
-from tvm_mobilenet.tasks.strassen import runs_as_strassen, use_strassen
+from tvm_mobilenet.tasks.strassen import strassen_tasks, use_strassen
 
 ACTIVATIONS = {
     "none": lambda y: y,
@@ -179,7 +179,7 @@ def test_other_computations_keep_their_functions():
 def test_tuning_leaves_out_the_layers_compile_runs_as_strassen():
     tgt = target("skylake-avx512", 2)
     tasks = extract_tasks(load_model(ModelConfig(0.25, 128))[0], tgt)
-    taken = [t for t in tasks if runs_as_strassen(t, tgt, "x86")]
+    taken = strassen_tasks(tasks, tgt, "x86")
     assert [(t.shape, t.weight) for t in taken] == [("1x8x8x128 k1x1 s1 ->128", 5)]
-    assert not [t for t in tasks if runs_as_strassen(t, tgt, "arm_cpu")]  # NEON: not measured
-    assert not runs_as_strassen(taken[0], tgt, None)  # a stock build has no Strassen either
+    assert not strassen_tasks(tasks, tgt, "arm_cpu")  # NEON: not measured
+    assert not strassen_tasks(taken, tgt, None)  # a stock build has no Strassen either

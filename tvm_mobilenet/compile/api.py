@@ -26,7 +26,7 @@ from tvm_mobilenet.files import check_output
 from tvm_mobilenet.model.reference import SOFTMAX_TOLERANCE, as_probabilities
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.tasks.extract import extract_tasks
-from tvm_mobilenet.tasks.strassen import runs_as_strassen
+from tvm_mobilenet.tasks.strassen import strassen_tasks
 from tvm_mobilenet.tune.log import TuningLog, open_log
 from tvm_mobilenet.tune.measure import RpcSettings
 
@@ -97,7 +97,7 @@ def compile_model(args: CompileArgs, print_fn: Callable[[str], None] = print) ->
     report = CompileReport(str(args.output))
     tasks = extract_tasks(mod, target)
     family = None if args.stock else args.device.schedule_family
-    strassen = [t for t in tasks if args.strassen and runs_as_strassen(t, target, family)]
+    strassen = strassen_tasks(tasks, target, family) if args.strassen else []
     if strassen:
         layers = sum(task.weight for task in strassen)
         print_fn(f"strassen: {layers} layers ({len(strassen)} functions) run as Strassen kernels")

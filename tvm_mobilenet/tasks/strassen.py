@@ -6,7 +6,7 @@ layer's shapes the way the model's own functions were built (`tasks.extract.fuse
 graph) and takes only functions structurally equal to one of them. Its calls get the seven
 products' weight operands, computed from their packed weights here.
 
-Tuning leaves these layers out (`runs_as_strassen`): a record of one would be used only by a
+Tuning leaves these layers out (`strassen_tasks`): a record of one would be used only by a
 build without Strassen (`compile --no-strassen`; `tune --no-strassen` tunes them)."""
 
 from __future__ import annotations
@@ -30,27 +30,36 @@ _ACTIVATIONS = {
 }
 
 
-def cpu_params(schedule_family: str | None, target: tvm.target.Target) -> CpuParams | None:
-    """The family's CPU register shapes for `target`; None for GPU families and stock builds."""
+def _strassen_params(schedule_family: str | None, target: tvm.target.Target) -> CpuParams | None:
+    """The family's CPU register shapes for `target` if its builds use Strassen; None otherwise
+    (GPU families, stock builds, CPU families without it)."""
     if schedule_family is None:
         return None
     params = family_module(schedule_family).params_for(target)
-    return params if isinstance(params, CpuParams) else None
+    return params if isinstance(params, CpuParams) and params.strassen else None
 
 
-def runs_as_strassen(task: Task, target: tvm.target.Target, schedule_family: str | None) -> bool:
-    """Whether a build with Strassen replaces this task's function (so tuning it is no use)."""
-    params = cpu_params(schedule_family, target)
-    func = next(iter(task.mod.functions.values())).without_attr("global_symbol")  # as extracted
-    return params is not None and params.strassen and _plan(func, target, params) is not None
+def strassen_tasks(
+    tasks: list[Task], target: tvm.target.Target, schedule_family: str | None
+) -> list[Task]:
+    """The tasks whose functions a build with Strassen replaces (so tuning them is no use)."""
+    params = _strassen_params(schedule_family, target)
+    if params is None:
+        return []
+    return [task for task in tasks if _plan(_as_fused(task), target, params) is not None]
+
+
+def _as_fused(task: Task) -> tvm.tirx.PrimFunc:
+    """The task's function as `fuse` left it (task extraction gives it a global symbol)."""
+    return next(iter(task.mod.functions.values())).without_attr("global_symbol")
 
 
 def use_strassen(
     mod: tvm.IRModule, target: tvm.target.Target, schedule_family: str | None
 ) -> tvm.IRModule:
     """Every fused function of `mod` that `strassen.plan` takes for the family, as its kernel."""
-    params = cpu_params(schedule_family, target)
-    if params is None or not params.strassen:
+    params = _strassen_params(schedule_family, target)
+    if params is None:
         return mod
     plans = {}
     for gv, func in mod.functions.items():

@@ -12,7 +12,7 @@ from tvm_mobilenet.errors import FarmUnavailableError, TvmMobilenetError
 from tvm_mobilenet.farm.tracker import START_TRACKER_HINT, require_devices
 from tvm_mobilenet.model.source import ModelSource
 from tvm_mobilenet.tasks.extract import Task, extract_tasks
-from tvm_mobilenet.tasks.strassen import runs_as_strassen
+from tvm_mobilenet.tasks.strassen import strassen_tasks
 from tvm_mobilenet.tune.catalogue import LogEntry, count_records, find_logs
 from tvm_mobilenet.tune.in_model import check_in_model, discard_verdicts
 from tvm_mobilenet.tune.log import TuningLog, open_log
@@ -177,7 +177,7 @@ def _tune_into(log: TuningLog, args: TuneArgs, mod, given: LogEntry | None, prin
 
 
 def _without_strassen(tasks: list[Task], target, schedule_family: str, print_fn) -> list[Task]:
-    strassen = [task for task in tasks if runs_as_strassen(task, target, schedule_family)]
+    strassen = strassen_tasks(tasks, target, schedule_family)
     if strassen:
         print_fn(
             f"not tuned: {len(strassen)} functions that compile runs as Strassen kernels "
