@@ -116,7 +116,8 @@ class StrassenConv:
     def block_tiles(self, tiles: int) -> int:
         """Register tiles of rows per block: the most that divide `tiles` with the block's input
         sums within SUMS_BYTES (all seven products run over a block before the next)."""
-        rows_fit = max(SUMS_BYTES // (5 * self.in_channels // 2 * 4), self.columns)
+        row_bytes = len(INPUT_SUMS) * self.in_channels // 2 * 4
+        rows_fit = max(SUMS_BYTES // row_bytes, self.columns)
         return max(
             d for d in range(1, tiles + 1) if tiles % d == 0 and d * self.columns <= rows_fit
         )
@@ -184,7 +185,8 @@ class _Source:
         self.emit(1, f'bias = T.decl_buffer(({c.out_channels},), "float32", data=bias4.data)')
         full, rest = divmod(c.half, c.columns)
         block_tiles = c.block_tiles(full)
-        sums = f"{c.cores}, 5, {max(block_tiles * c.columns, rest)}, {k2}"  # per core and block
+        rows = max(block_tiles * c.columns, rest)
+        sums = f"{c.cores}, {len(INPUT_SUMS)}, {rows}, {k2}"  # per core and block
         self.emit(1, f'S = T.alloc_buffer(({sums}), "float32", scope="global")')
         self.emit(1, f"for c in T.parallel({c.cores}):")
         if full:
