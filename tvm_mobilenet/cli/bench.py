@@ -5,13 +5,16 @@ PyTorch.
                         [--plot bench.png] [--json FILE.json] [--precision int8]
     tvm-mobilenet bench --processes 5 [--module build/x.so] [--threads 1,2] [--repeat 50]
     tvm-mobilenet bench --profile --module build/x.so [--threads 1] [--peers ort]
+    tvm-mobilenet bench --grid [--alphas 0.25,0.5,0.75,1.0] [--resolutions 128,160,192,224]
     tvm-mobilenet bench --target arm [--device rasp4b] --count-instructions [--json FILE.json]
 
 Every system runs the same model with the same weights; each is checked against the float64
 reference before it is timed, and each system's share of this machine's FMA peak (measured per
 thread count by a register-only microkernel) is printed. `--processes N` instead starts N
 separate processes per system and thread count and prints each one's median (ours through
-`run`). Peers come with `pip install '.[bench]'`; a missing one is skipped with a note. With
+`run`). `--grid` builds every alpha x resolution of the paper without tuning records and prints
+one table of ours / best peer per thread count. Peers come with `pip install '.[bench]'`; a
+missing one is skipped with a note. With
 --precision int8, every system runs one int8 TFLite file of the same weights (TFLite/XNNPACK runs
 it, ONNX Runtime its QDQ twin, ours imports it) and is checked against the TFLite interpreter's
 int8 output. On ARM, without a board, `--count-instructions` counts the aarch64 instructions of
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tvm_mobilenet.cli.common import Parser, add_model_args, model_config
+from tvm_mobilenet.cli.common import BUILTIN_DEFAULTS, Parser, add_model_args, model_config
 
 ALL_PEERS = ("ort", "openvino", "tflite", "torch")
 INT8_PEERS = ("tflite", "ort")  # bench/int8.py
@@ -48,7 +51,20 @@ def _peer_list(text: str) -> list[str]:
     return names
 
 
+def _alpha_list(text: str) -> tuple[float, ...]:
+    values = tuple(float(part) for part in text.split(",") if part.strip())
+    if not values:
+        raise ValueError(text)
+    return values  # each checked by ModelConfig before anything is built
+
+
+def _resolution_list(text: str) -> tuple[int, ...]:
+    return tuple(_int_list(text))
+
+
 _int_list.__name__ = "comma-separated thread counts"
+_alpha_list.__name__ = "comma-separated widths"
+_resolution_list.__name__ = "comma-separated resolutions"
 _peer_list.__name__ = f"comma-separated peers among {','.join(ALL_PEERS)}"
 
 
@@ -67,6 +83,61 @@ def _add_count_args(parser: Parser) -> None:
         "Runtime under qemu, and ours per layer (needs `tvm-mobilenet setup emulation`; a "
         "full-size model takes several minutes)",
     )
+
+
+def _add_grid_args(parser: Parser) -> None:
+    from tvm_mobilenet.bench.grid import PAPER_ALPHAS, PAPER_RESOLUTIONS
+
+    group = parser.add_argument_group("the paper's alpha x resolution grid, untuned")
+    group.add_argument(
+        "--grid",
+        action="store_true",
+        help="build every --alphas x --resolutions MobileNet without tuning records, bench each "
+        "against the peers and print ours / best peer as one table per thread count",
+    )
+    group.add_argument(
+        "--alphas",
+        type=_alpha_list,
+        default=PAPER_ALPHAS,
+        help=f"with --grid: widths (default {','.join(map(str, PAPER_ALPHAS))})",
+    )
+    group.add_argument(
+        "--resolutions",
+        type=_resolution_list,
+        default=PAPER_RESOLUTIONS,
+        help=f"with --grid: resolutions (default {','.join(map(str, PAPER_RESOLUTIONS))})",
+    )
+
+
+def _grid(args, parser: Parser) -> int:
+    from tvm_mobilenet.bench.grid import GridArgs, format_grid, run_grid
+
+    single = {
+        "--module": args.module is not None,
+        "--model": args.model is not None,
+        "--weights": args.weights is not None,
+        "--alpha": args.alpha != BUILTIN_DEFAULTS["alpha"],
+        "--resolution": args.resolution != BUILTIN_DEFAULTS["resolution"],
+        "--plot": args.plot is not None,
+        "--processes": args.processes is not None,
+        "--profile": args.profile,
+        "--precision int8": args.precision != "fp32",
+    }
+    clashing = [flag for flag, given in single.items() if given]
+    if clashing:
+        parser.error(
+            f"--grid builds its own untuned fp32 modules over --alphas x --resolutions and "
+            f"writes no plot: drop {', '.join(clashing)}"
+        )
+    report = run_grid(
+        GridArgs(_bench_args(args), alphas=args.alphas, resolutions=args.resolutions),
+        print_fn=lambda line: print(line, flush=True),
+    )
+    print(format_grid(report))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _count_peers(args, parser: Parser) -> tuple[str, ...]:
@@ -199,7 +270,6 @@ def main(argv=None, prog=None) -> int:
     parser.add_argument(
         "--plot",
         type=Path,
-        default=Path("bench.png"),
         help="bar chart to write (default bench.png)",
     )
     parser.add_argument(
@@ -233,6 +303,7 @@ def main(argv=None, prog=None) -> int:
         "kernel's time in the whole model, slowest first, and the sum per kind; with --peers ort "
         "(fp32) also ours and ONNX Runtime layer by layer, timed in turns",
     )
+    _add_grid_args(parser)
     _add_count_args(parser)
     args = parser.parse_args(argv)
     if args.count_instructions:
@@ -256,6 +327,8 @@ def main(argv=None, prog=None) -> int:
         parser.error(
             "--int8-multiply compiles ours for --precision int8 (a --module is used as compiled)"
         )
+    if args.grid:
+        return _grid(args, parser)
     if args.processes is not None:
         return _spread(args, parser)
     if args.profile:
@@ -266,8 +339,9 @@ def main(argv=None, prog=None) -> int:
 
     report = run_benchmark(_bench_args(args))
     print(format_table(report))
-    write_plot(report, args.plot)
-    print(f"wrote {args.plot}")
+    plot = args.plot or Path("bench.png")
+    write_plot(report, plot)
+    print(f"wrote {plot}")
     if args.json is not None:
         args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
         print(f"wrote {args.json}")
