@@ -190,9 +190,10 @@ def test_profile_names_each_kernel_and_compares_layers_with_onnx_runtime(tmp_pat
         }
         times = [kernel["total_us"] for kernel in profile["kernels"]]
         assert times == sorted(times, reverse=True) and profile["whole_model_us"] > 0
+        assert all(kernel["alone_us"] > 0 for kernel in profile["kernels"])  # timed by itself
         if peers:
             _assert_layers_match_the_paper(profile["against_ort"]["layers"])
-    assert "by kind: " in result.stdout
+    assert "by kind: " in result.stdout and "in the model - alone, by kind: " in result.stdout
     if not peers:
         return
     assert "layer by layer against ONNX Runtime" in result.stdout

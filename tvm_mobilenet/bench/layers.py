@@ -109,7 +109,8 @@ def _ort_session(config, weights, threads: int):
 
 def _our_session(path: Path, threads: int):
     """A function that runs the module once and returns [(kind, shape, us)] in call order."""
-    timed_call = kernel_calls(*model_call(path, threads))
+    model, call = model_call(path, threads)
+    timed_call = kernel_calls(model.vm, call)
     return lambda: [(kind, shape, us) for _, kind, shape, us in timed_call()]
 
 

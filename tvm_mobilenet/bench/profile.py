@@ -6,6 +6,12 @@ that kernel's time in the model, its weights and inputs as cold or warm as the m
 The instrument is Python, so each call gains a few microseconds: the table ranks kernels and the
 line "whole model" (timed without the instrument) is the truth for the total.
 
+With `alone`, each kernel is also timed by itself on copies of the arguments it got in the model,
+called again and again (warm caches): the difference to its time in the model is what the model
+around it costs, mostly weights arriving from memory and activations another core wrote. On a
+2-core AMD EPYC (znver4, 2026-11-27, 1.0/224, 1 thread) that was 0.55-0.8 ms of 10.0-10.3:
+pointwise 345-560 us (their weights), depthwise 73-181, the classifier 85-106, the layout 18-34.
+
 It found the fixed cost of every untuned build (2-core AMD EPYC, znver3, 2026-11-26, 0.25/128 at
 1 thread): DLight's softmax 7.7 ms of 8.8, then the classifier (schedules/cpu_untuned.py)."""
 
@@ -39,13 +45,15 @@ class KernelTime:
     shape: str  # the first argument's shape -> the output's
     calls: int = 0
     samples_us: list[float] = field(default_factory=list, repr=False)
+    alone_us: float | None = None  # its calls' time when called by itself, warm (`alone`)
 
     @property
     def total_us(self) -> float:
         return statistics.median(self.samples_us) if self.samples_us else 0.0
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("name", "kind", "shape", "calls", "total_us")}
+        keys = ("name", "kind", "shape", "calls", "total_us", "alone_us")
+        return {k: getattr(self, k) for k in keys}
 
 
 @dataclass
@@ -62,6 +70,15 @@ class KernelProfile:
             entry[0] += kernel.calls
             entry[1] += kernel.total_us
         return sorted(((k, c, us) for k, (c, us) in totals.items()), key=lambda t: -t[2])
+
+    def model_cost_by_kind(self) -> list[tuple[str, float]]:
+        """(kind, in-model us - alone us) summed over kernels, largest first."""
+        totals: dict[str, float] = {}
+        for kernel in self.kernels:
+            if kernel.alone_us is not None:
+                cost = kernel.total_us - kernel.alone_us
+                totals[kernel.kind] = totals.get(kernel.kind, 0.0) + cost
+        return sorted(totals.items(), key=lambda t: -t[1])
 
     def as_dict(self) -> dict:
         return {
@@ -89,7 +106,7 @@ def kernel_kind(name: str, shapes: list[tuple[int, ...]]) -> str:
 
 
 def model_call(path: Path, threads: int):
-    """(vm, call): our .so loaded at `threads` threads (TVM's pool must allow them, see
+    """(model, call): our .so loaded at `threads` threads (TVM's pool must allow them, see
     run/threads.py) and a function that runs it once on the fixed input, taken in place as the
     bench's ours takes it (bench/peers/ours.py). Refilling a tensor with `copyfrom` before each
     call cost 0.2 ms at 1.0/224 (after a call its source and target come from memory), which the
@@ -109,16 +126,19 @@ def model_call(path: Path, threads: int):
     def call():
         return main(tensor)
 
-    return model.vm, call
+    return model, call
 
 
-def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
-    """Profile our .so at `threads` threads."""
-    vm, call = model_call(path, threads)
+def profile_module(
+    path: Path, threads: int, repeat: int = 20, alone: bool = False
+) -> KernelProfile:
+    """Profile our .so at `threads` threads; with `alone`, also time each kernel by itself."""
+    model, call = model_call(path, threads)
     for _ in range(2):
         call()
     whole = [_timed(call) for _ in range(repeat)]
-    timed_call = kernel_calls(vm, call)
+    alone_us = _alone_times(model, call, repeat) if alone else {}
+    timed_call = kernel_calls(model.vm, call)
     rounds = [timed_call() for _ in range(repeat)]
     kernels: dict[str, KernelTime] = {}
     for symbol, kind, shape, _ in rounds[0]:
@@ -129,8 +149,53 @@ def profile_module(path: Path, threads: int, repeat: int = 20) -> KernelProfile:
             sums[symbol] = sums.get(symbol, 0.0) + us
         for symbol, us in sums.items():
             kernels[symbol].samples_us.append(us)
+    for symbol, us in alone_us.items():
+        kernels[symbol].alone_us = us * kernels[symbol].calls
     ordered = sorted(kernels.values(), key=lambda k: -k.total_us)
     return KernelProfile(threads, ordered, statistics.median(whole))
+
+
+def _alone_times(model, call, repeat: int) -> dict[str, float]:
+    """Median us of one call of each kernel by itself, on copies of the arguments its first call
+    in the model got (the output buffers' contents do not matter), called `repeat` x 10 times."""
+    import tvm
+
+    first_args: dict[str, list] = {}
+
+    def keep(_func, symbol, before, _ret, *args):
+        symbol = str(symbol)
+        if before and not symbol.startswith(VM_BUILTIN) and symbol not in first_args:
+            first_args[symbol] = [_copy(arg) for arg in args]
+        return 0
+
+    model.vm.set_instrument(keep)
+    call()
+    model.vm.set_instrument(lambda *_: 0)
+    times = {}
+    for symbol, args in first_args.items():
+        timer = _defining_module(model.library, symbol).time_evaluator(
+            symbol, tvm.cpu(), number=10, repeat=repeat
+        )
+        times[symbol] = statistics.median(timer(*args).results) * 1e6
+    return times
+
+
+def _copy(arg):
+    import tvm
+
+    return tvm.runtime.tensor(arg.numpy()) if hasattr(arg, "numpy") else arg
+
+
+def _defining_module(module, symbol: str):
+    """The module among `module` and its imports that defines `symbol` (the VM's executable
+    imports the library holding the kernels)."""
+    pending = [module]
+    while pending:
+        candidate = pending.pop()
+        if candidate.implements_function(symbol, False):
+            return candidate
+        pending.extend(candidate.imports)
+    raise KeyError(f"no module of the .so defines {symbol}")
 
 
 def _timed(call) -> float:
@@ -180,21 +245,32 @@ def kernel_calls(vm, call):
 
 def format_profile(profile: KernelProfile) -> str:
     total = sum(k.total_us for k in profile.kernels) or 1.0
+    alone = all(k.alone_us is not None for k in profile.kernels)
+    head = f"{'alone':>9s} " if alone else ""
     lines = [
         f"per-kernel profile of ours at {profile.threads} thread(s), in the model "
-        "(median per model call):",
-        f"{'kernel':36s} {'kind':10s} {'calls':>5s} {'us':>9s} {'%':>6s}  shape",
+        "(median per model call)"
+        + (", and alone (each kernel called by itself, warm caches)" if alone else "")
+        + ":",
+        f"{'kernel':36s} {'kind':10s} {'calls':>5s} {'us':>9s} {head}{'%':>6s}  shape",
     ]
     lines += [
         f"{k.name[:36]:36s} {k.kind:10s} {k.calls:5d} {k.total_us:9.1f} "
-        f"{100 * k.total_us / total:5.1f}%  {k.shape}"
+        + (f"{k.alone_us:9.1f} " if alone else "")
+        + f"{100 * k.total_us / total:5.1f}%  {k.shape}"
         for k in profile.kernels
     ]
     calls = sum(k.calls for k in profile.kernels)
+    alone_sum = f" {sum(k.alone_us for k in profile.kernels):9.1f}" if alone else ""
     lines += [
-        f"{'sum of kernels':36s} {'':10s} {calls:5d} {total:9.1f}",
+        f"{'sum of kernels':36s} {'':10s} {calls:5d} {total:9.1f}{alone_sum}",
         f"{'whole model (no instrument)':36s} {'':10s} {'':5s} {profile.whole_us:9.1f}",
         "by kind: "
         + ", ".join(f"{kind} {us:.0f} us ({n} calls)" for kind, n, us in profile.by_kind()),
     ]
+    if alone:
+        lines.append(
+            "in the model - alone, by kind: "
+            + ", ".join(f"{kind} {us:+.0f} us" for kind, us in profile.model_cost_by_kind())
+        )
     return "\n".join(lines)

@@ -217,7 +217,7 @@ def _profile(args, parser: Parser) -> int:
     if args.peers not in (None, ["ort"]) or (args.peers and args.precision != "fp32"):
         parser.error("--profile compares layer by layer with --peers ort only, in fp32")
     allow_threads(max(args.threads))  # before the module's first call starts TVM's pool
-    profiles = [profile_module(args.module, n, args.repeat) for n in args.threads]
+    profiles = [profile_module(args.module, n, args.repeat, alone=True) for n in args.threads]
     print("\n\n".join(format_profile(profile) for profile in profiles))
     found = [p.as_dict() for p in profiles]
     if args.peers:
@@ -300,7 +300,8 @@ def main(argv=None, prog=None) -> int:
         "--profile",
         action="store_true",
         help="per-kernel profile of ours (--module, fp32 or int8) at each thread count: each "
-        "kernel's time in the whole model, slowest first, and the sum per kind; with --peers ort "
+        "kernel's time in the whole model, slowest first, and alone (called by itself, warm "
+        "caches), and the sums per kind; with --peers ort "
         "(fp32) also ours and ONNX Runtime layer by layer, timed in turns",
     )
     _add_grid_args(parser)

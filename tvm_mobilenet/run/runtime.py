@@ -109,6 +109,11 @@ class LoadedModel:
         self._library = lib
         self.huge_page_bytes = self._settle(new_memory)
 
+    @property
+    def library(self):
+        """The loaded .so (the VM's executable, which imports the kernels' library)."""
+        return self._library
+
     def kernel_calls(self) -> list[str]:
         """The TIR functions `main` calls, one entry per call, in order (from the VM program)."""
         lines = self._library["as_text"]().splitlines()
