@@ -34,6 +34,22 @@ class GridArgs:
 
 
 @dataclass
+class Comparison:
+    """Ours against the fastest peer at one point and thread count (medians, ms)."""
+
+    ours_ms: float
+    best_ms: float
+    best_label: str
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_ms / self.best_ms  # below 1: ours is faster
+
+    def text(self) -> str:
+        return f"{self.ratio:.2f} ({_ms(self.ours_ms)} / {_ms(self.best_ms)})"
+
+
+@dataclass
 class GridReport:
     alphas: tuple[float, ...]
     resolutions: tuple[int, ...]
@@ -41,19 +57,19 @@ class GridReport:
     points: dict[tuple[float, int], BenchReport] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def ratio(self, alpha: float, resolution: int, threads: int) -> float | None:
-        """Ours' median over the best peer's at one point (below 1: ours is faster)."""
+    def compare(self, alpha: float, resolution: int, threads: int) -> Comparison | None:
+        """Ours against the fastest peer at one point; None where either was not timed."""
         report = self.points.get((alpha, resolution))
         if report is None:
             return None
         ours, best = report.result(OURS, threads), report.best_peer(threads)
         if best is None or ours is None or ours.median_ms is None:
             return None
-        return ours.median_ms / best.median_ms
+        return Comparison(ours.median_ms, best.median_ms, best.label)
 
-    def ratios(self, threads: int) -> list[float]:
-        found = (self.ratio(a, r, threads) for a, r in self.points)
-        return [ratio for ratio in found if ratio is not None]
+    def comparisons(self, threads: int) -> list[Comparison]:
+        found = (self.compare(a, r, threads) for a, r in self.points)
+        return [comparison for comparison in found if comparison is not None]
 
     def as_dict(self) -> dict:
         return {
@@ -66,7 +82,8 @@ class GridReport:
                     "alpha": alpha,
                     "resolution": resolution,
                     "ours_over_best_peer": {
-                        str(n): self.ratio(alpha, resolution, n) for n in self.threads
+                        str(n): getattr(self.compare(alpha, resolution, n), "ratio", None)
+                        for n in self.threads
                     },
                     "bench": report.as_dict(),
                 }
@@ -117,17 +134,13 @@ def run_grid(args: GridArgs, print_fn: Callable[[str], None] = print) -> GridRep
 
 
 def _point_line(report: GridReport, config: ModelConfig, built_s: float) -> str:
-    point = report.points[(config.alpha, config.resolution)]
     cells = []
     for n in report.threads:
-        ours, best = point.result(OURS, n), point.best_peer(n)
-        ratio = report.ratio(config.alpha, config.resolution, n)
-        if ratio is None:
-            cells.append(f"{n} thread(s): no peer timed")
-            continue
+        found = report.compare(config.alpha, config.resolution, n)
         cells.append(
-            f"{n} thread(s) {ratio:.2f} ({_ms(ours.median_ms)} / {_ms(best.median_ms)} ms, "
-            f"{best.label})"
+            f"{n} thread(s) {found.text()} ms, {found.best_label}"
+            if found
+            else f"{n} thread(s): no peer timed"
         )
     return (
         f"alpha {config.alpha} resolution {config.resolution}: built untuned in {built_s:.0f} s; "
@@ -136,12 +149,8 @@ def _point_line(report: GridReport, config: ModelConfig, built_s: float) -> str:
 
 
 def _cell(report: GridReport, alpha: float, resolution: int, threads: int) -> str:
-    ratio = report.ratio(alpha, resolution, threads)
-    if ratio is None:
-        return "-"
-    point = report.points[(alpha, resolution)]
-    ours, best = point.result(OURS, threads), point.best_peer(threads)
-    return f"{ratio:.2f} ({_ms(ours.median_ms)} / {_ms(best.median_ms)})"
+    found = report.compare(alpha, resolution, threads)
+    return found.text() if found else "-"
 
 
 def _ms(value: float) -> str:
@@ -184,14 +193,11 @@ def format_grid(report: GridReport) -> str:
 
 
 def _summary(report: GridReport, threads: int) -> list[str]:
-    ratios = report.ratios(threads)
-    if not ratios:
+    found = report.comparisons(threads)
+    if not found:
         return ["no peer was timed: nothing to compare"]
-    best = Counter(
-        point.best_peer(threads).label
-        for point in report.points.values()
-        if point.best_peer(threads) is not None
-    )
+    ratios = [comparison.ratio for comparison in found]
+    best = Counter(comparison.best_label for comparison in found)
     within = sum(ratio <= GRID_GOAL for ratio in ratios)
     return [
         f"{threads} thread(s): ours / best peer {min(ratios):.2f}-{max(ratios):.2f} "
