@@ -123,6 +123,16 @@ def test_a_missing_module_is_a_usage_error(tmp_path):
     )
 
 
+def test_the_app_flag_needs_processes_and_an_existing_binary(tmp_path):
+    assert_usage_error(run_cli("bench", "--app", str(tmp_path)), "--app", "--processes N")
+    missing = tmp_path / "mobilenet_app"
+    assert_usage_error(
+        run_cli("bench", "--processes", "1", "--app", str(missing)),
+        str(missing),
+        "python -m tvm_mobilenet.bundle",
+    )
+
+
 def test_processes_mode_reports_each_process_median(tmp_path):
     peers = [p for p in ("ort", "tflite") if _installed(p)][:1]
     out = tmp_path / "spread.json"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -98,3 +99,42 @@ def test_cpp_app_matches_reference_under_qemu_and_natively(tmp_path):
         folder, app, [tmp_path / "input.f32", tmp_path / "x86_1.f32"], TVM_NUM_THREADS="1"
     )
     check_app_output(proc, tmp_path / "x86_1.f32", expected, threads=1)
+    # --repeat N: N more calls timed after the first, whose output is still the one written.
+    proc = run_app(folder, [*app, "--repeat", "4"], [tmp_path / "input.f32", tmp_path / "r.f32"])
+    check_app_output(proc, tmp_path / "r.f32", expected)
+    timed = re.search(
+        r"^latency: median ([0-9.]+) ms, min ([0-9.]+), max ([0-9.]+) over 4 calls$",
+        proc.stderr,
+        re.MULTILINE,
+    )
+    assert timed, proc.stderr
+    median, low, high = map(float, timed.groups())
+    assert 0 < low <= median <= high
+    bad = run_app(folder, [*app, "--repeat", "0"], [])
+    assert bad.returncode == 2 and bad.stderr.startswith("usage:"), bad.stderr
+    # The bench's per-process mode times ours through this app too, beside `run`.
+    spread = run_cli(
+        "bench",
+        "--module",
+        str(folder / "m_x86.so"),
+        "--alpha",
+        "0.25",
+        "--resolution",
+        "32",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+        "--repeat",
+        "3",
+        "--peers",
+        "ort",
+        "--app",
+        str(folder / "mobilenet_app"),
+        "--json",
+        str(tmp_path / "spread.json"),
+    )
+    assert spread.returncode == 0, spread.stderr[-2000:]
+    rows = json.loads((tmp_path / "spread.json").read_text())["rows"]
+    assert {row["name"] for row in rows} >= {"tvm_mobilenet", "tvm_mobilenet_app"}
+    assert all(row["median_ms"] > 0 for row in rows)

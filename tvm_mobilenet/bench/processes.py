@@ -3,9 +3,10 @@ separate processes per thread count, taken in turns (the order rotates per round
 the machine's load hits all alike; each process reports its own median.
 
 Ours is `python -m tvm_mobilenet.run X.so --repeat R --json` with TVM_NUM_THREADS set: the runtime
-only, the VM's own call loop, as the C++ app and `run` take it. A peer runs in a child of this
-module (`python -m tvm_mobilenet.bench.processes SPEC`): built at the thread count, one warm-up
-call, R timed back-to-back calls.
+only, the VM's own call loop, as the C++ app and `run` take it; with `app`, also the C++ app
+itself (`mobilenet_app X.so --repeat R`, its latency line), the deployed path without Python. A
+peer runs in a child of this module (`python -m tvm_mobilenet.bench.processes SPEC`): built at the
+thread count, one warm-up call, R timed back-to-back calls.
 
 Why: at 2 threads on a 2-vCPU KVM guest TVM's thread pool was bimodal between processes (5.9 or
 8.4 ms per call for MobileNet 1.0/224, 2026-11-26), which one process's median cannot show."""
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +34,8 @@ from tvm_mobilenet.model.source import BuiltinMobileNet
 
 STEADY_SPREAD = 1.10  # issue 15: per-process medians within 10 %
 PROCESS_TIMEOUT = 900
+OURS_APP = "tvm_mobilenet_app"  # ours through the C++ app
+APP_LATENCY = re.compile(r"^latency: median ([0-9.]+) ms", re.MULTILINE)
 
 
 @dataclass
@@ -79,7 +83,9 @@ def format_spread(report: SpreadReport) -> str:
     lines = [
         f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}, fp32: "
         f"{report.processes} processes per system and thread count, each the median of "
-        f"{report.repeat} calls (ours through `run`)",
+        f"{report.repeat} calls (ours through `run`"
+        + (", and through the C++ app" if OURS_APP in report.labels else "")
+        + ")",
         f"{'system':16s} {'threads':>7s} {'median of medians':>17s} {'max/min':>7s}  "
         "per-process medians, ms (in order)",
     ]
@@ -101,12 +107,20 @@ def format_spread(report: SpreadReport) -> str:
 
 
 def run_process_spread(
-    args: BenchArgs, processes: int, print_fn: Callable[[str], None] = print
+    args: BenchArgs,
+    processes: int,
+    print_fn: Callable[[str], None] = print,
+    app: Path | None = None,
 ) -> SpreadReport:
-    """Time ours and every available peer in `processes` separate processes per thread count."""
+    """Time ours (and with `app`, ours through that C++ app binary) and every available peer in
+    `processes` separate processes per thread count."""
     report = SpreadReport(args.config, list(args.threads), args.repeat, processes)
     peers = available_peers(args.peers, report.notes)
-    report.labels = {OURS: OURS, **{peer.name: peer.label for peer in peers}}
+    report.labels = {
+        OURS: OURS,
+        **({OURS_APP: "ours, C++ app"} if app else {}),
+        **{peer.name: peer.label for peer in peers},
+    }
     with tempfile.TemporaryDirectory(prefix="tvm_mobilenet_bench_") as work_dir:
         module = args.module or compile_ours(
             BuiltinMobileNet(args.config, args.weights_file, args.seed),
@@ -120,7 +134,7 @@ def run_process_spread(
             for index in range(processes):
                 shift = index % len(names)
                 for name in names[shift:] + names[:shift]:
-                    row = _one_process(name, module, args, threads)
+                    row = _one_process(name, module, args, threads, app)
                     report.rows.append(row)
                     print_fn(
                         f"{threads} thread(s), process {index + 1}/{processes}: "
@@ -135,8 +149,12 @@ def _host():
     return load_device("x86")
 
 
-def _one_process(name: str, module: Path, args: BenchArgs, threads: int) -> ProcessMedian:
+def _one_process(
+    name: str, module: Path, args: BenchArgs, threads: int, app: Path | None
+) -> ProcessMedian:
     env = {**os.environ, "TVM_NUM_THREADS": str(threads)}
+    if name == OURS_APP:
+        return _app_process(app, module, args.repeat, threads, env)
     if name == OURS:
         command = ["-m", "tvm_mobilenet.run", str(module), "--repeat", str(args.repeat), "--json"]
     else:
@@ -166,6 +184,26 @@ def _one_process(name: str, module: Path, args: BenchArgs, threads: int) -> Proc
         )
     latencies = json.loads(done.stdout.strip().splitlines()[-1])["latencies_ms"]
     return ProcessMedian(name, threads, statistics.median(latencies), load)
+
+
+def _app_process(app: Path, module: Path, repeat: int, threads: int, env: dict) -> ProcessMedian:
+    """One run of the C++ app: its first call, then `repeat` timed ones (its latency line)."""
+    load = os.getloadavg()[0]
+    done = subprocess.run(
+        [str(app.resolve()), str(module.resolve()), "--repeat", str(repeat)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    found = APP_LATENCY.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        raise TvmMobilenetError(
+            f"the C++ app {app} at {threads} thread(s) failed: {done.stderr.strip()[-500:]} "
+            "(build it with `python -m tvm_mobilenet.bundle X.so -o DIR`)"
+        )
+    return ProcessMedian(OURS_APP, threads, float(found.group(1)), load)
 
 
 def _peer_process(spec: dict) -> dict:

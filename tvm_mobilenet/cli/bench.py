@@ -200,7 +200,12 @@ def _spread(args, parser: Parser) -> int:
 
     if args.processes < 1:
         parser.error(f"--processes {args.processes} must be >= 1")
-    report = run_process_spread(_bench_args(args), args.processes)
+    if args.app is not None and not args.app.is_file():
+        parser.error(
+            f"--app {args.app} does not exist: build the C++ app with "
+            "`python -m tvm_mobilenet.bundle X.so -o DIR` (DIR/mobilenet_app)"
+        )
+    report = run_process_spread(_bench_args(args), args.processes, app=args.app)
     print(format_spread(report))
     if args.json is not None:
         args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
@@ -297,6 +302,13 @@ def main(argv=None, prog=None) -> int:
         "printing its median (ours as `run` takes it), instead of the round-robin table",
     )
     parser.add_argument(
+        "--app",
+        type=Path,
+        metavar="MOBILENET_APP",
+        help="with --processes: also time ours through this build of the C++ app (an x86 "
+        "bundle's mobilenet_app), the deployed path without Python",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="per-kernel profile of ours (--module, fp32 or int8) at each thread count: each "
@@ -330,6 +342,8 @@ def main(argv=None, prog=None) -> int:
         )
     if args.grid:
         return _grid(args, parser)
+    if args.app is not None and args.processes is None:
+        parser.error("--app times the C++ app in separate processes: add --processes N")
     if args.processes is not None:
         return _spread(args, parser)
     if args.profile:

@@ -36,5 +36,5 @@ def main(argv=None, prog=None) -> int:
         f"bundled for {'aarch64' if result.arch == 'aarch64' else 'this machine (x86-64)'} in "
         f"{result.folder}: " + ", ".join(result.files)
     )
-    print(f"run: cd {result.folder} && ./{APP_NAME} ./{args.module.name} [input.npy]")
+    print(f"run: cd {result.folder} && ./{APP_NAME} ./{args.module.name} [input.npy] [--repeat N]")
     return 0

@@ -1,12 +1,13 @@
 // Example app: load a tvm_mobilenet .so with the TVM runtime, run one input, print the top-5 classes.
 //
-//   ./mobilenet_app MODEL.so [INPUT.npy | INPUT.raw] [OUTPUT.raw]
+//   ./mobilenet_app MODEL.so [INPUT.npy | INPUT.raw] [OUTPUT.raw] [--repeat N]
 //
 // The module says its input (`input_shape`, `input_dtype`): float32 for float models, int8 for
 // full-integer model files. INPUT is a C-ordered .npy of that dtype and shape, or a raw little-endian
 // file of it (without one, the app runs a constant image: 0.5, or 0 for int8). OUTPUT, if given,
 // receives the output as raw values of its dtype (probabilities for float models, the quantized
-// softmax for int8 ones).
+// softmax for int8 ones). With --repeat N, the app then times N more calls on the same input, back to
+// back as a camera app makes them, and prints their median, min and max latency on stderr.
 // Needs libtvm_runtime.so and libtvm_ffi.so at run time (next to the app, see `python -m tvm_mobilenet.bundle`).
 #include <tvm/ffi/container/shape.h>
 #include <tvm/ffi/container/tensor.h>
@@ -17,6 +18,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -163,11 +165,53 @@ size_t AdviseHugePages(const Ranges& before) {
   return advised;
 }
 
+// The command line: up to three files (model, input, output) and `--repeat N` anywhere.
+struct Args {
+  std::vector<std::string> files;
+  long repeat = 0;
+};
+
+bool ParseArgs(int argc, char** argv, Args& args) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--repeat") {
+      if (i + 1 == argc) return false;
+      char* end = nullptr;
+      args.repeat = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || args.repeat < 1) return false;
+    } else if (arg.rfind("--", 0) == 0) {
+      return false;
+    } else {
+      args.files.push_back(arg);
+    }
+  }
+  return !args.files.empty() && args.files.size() <= 3;
+}
+
+// `repeat` calls of `main` on `data`, timed one by one; prints median, min and max in ms.
+void TimeCalls(ffi::Function& main_fn, const ffi::Tensor& data, long repeat) {
+  std::vector<double> ms;
+  for (long i = 0; i < repeat; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    main_fn(data);
+    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
+    ms.push_back(took.count());
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  size_t n = sorted.size();
+  double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  std::fprintf(stderr, "latency: median %.3f ms, min %.3f, max %.3f over %ld calls\n", median,
+               sorted.front(), sorted.back(), repeat);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s MODEL.so [INPUT.npy|INPUT.raw] [OUTPUT.raw]\n", argv[0]);
+  Args args;
+  if (!ParseArgs(argc, argv, args)) {
+    std::fprintf(stderr, "usage: %s MODEL.so [INPUT.npy|INPUT.raw] [OUTPUT.raw] [--repeat N]\n",
+                 argv[0]);
     return 2;
   }
   // TVM's workers spin ~0.25 s after each kernel before they sleep: a core busy long after every
@@ -181,7 +225,7 @@ int main(int argc, char** argv) {
   try {
     // Step 1. The exported library holds a relax VM executable; start a VM on the CPU.
     Ranges before = AnonymousMemory();
-    std::string model = argv[1];
+    std::string model = args.files[0];
     if (model.find('/') == std::string::npos) model = "./" + model;  // dlopen searches no cwd otherwise
     ffi::Module lib = ffi::Module::LoadFromFile(model);
     ffi::Module vm = lib->GetFunction("vm_load_executable").value()().cast<ffi::Module>();
@@ -190,12 +234,14 @@ int main(int argc, char** argv) {
     ffi::Shape shape = vm->GetFunction("input_shape").value()().cast<ffi::Shape>();
     DType dtype = InputDType(vm);
     size_t count = static_cast<size_t>(shape.Product());
-    std::vector<char> input = argc > 2 ? ReadInput(argv[2], count, dtype) : ConstantInput(count, dtype);
+    std::vector<char> input =
+        args.files.size() > 1 ? ReadInput(args.files[1], count, dtype) : ConstantInput(count, dtype);
     DLDevice cpu{kDLCPU, 0};
     ffi::Tensor data = ffi::Tensor::FromNDAlloc(CPUAlloc(), shape, dtype.dl, cpu);
     std::memcpy(data.data_ptr(), input.data(), input.size());
     // Step 3. Run and rank the classes of the first image.
-    ffi::Tensor output = vm->GetFunction("main").value()(data).cast<ffi::Tensor>();
+    ffi::Function main_fn = vm->GetFunction("main").value();
+    ffi::Tensor output = main_fn(data).cast<ffi::Tensor>();
     // After the first call (it allocates the activation pool): the model's memory onto huge pages,
     // for the calls an app makes next.
     std::fprintf(stderr, "huge pages: %zu MiB\n", AdviseHugePages(before) >> 20);
@@ -213,11 +259,12 @@ int main(int argc, char** argv) {
         std::printf("top%d: class %4lld  p=%.6f\n", rank + 1, cls, row[order[rank]]);
       }
     }
-    if (argc > 3) {
-      std::ofstream out(argv[3], std::ios::binary);
+    if (args.files.size() > 2) {
+      std::ofstream out(args.files[2], std::ios::binary);
       size_t size = static_cast<size_t>(output.numel()) * (output.dtype().bits / 8);
       out.write(static_cast<const char*>(output.data_ptr()), static_cast<std::streamsize>(size));
     }
+    if (args.repeat) TimeCalls(main_fn, data, args.repeat);
   } catch (const std::exception& err) {
     std::fprintf(stderr, "error: %s\n", err.what());
     return 1;
