@@ -197,12 +197,11 @@ void TimeCalls(ffi::Function& main_fn, const ffi::Tensor& data, long repeat) {
     std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - start;
     ms.push_back(took.count());
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  size_t n = sorted.size();
-  double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  std::sort(ms.begin(), ms.end());
+  size_t n = ms.size();
+  double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
   std::fprintf(stderr, "latency: median %.3f ms, min %.3f, max %.3f over %ld calls\n", median,
-               sorted.front(), sorted.back(), repeat);
+               ms.front(), ms.back(), repeat);
 }
 
 }  // namespace
