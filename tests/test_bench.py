@@ -86,6 +86,21 @@ def test_installed_peers_match_the_reference_and_get_ratios(bench_run):
     assert any(re.match(r"ours: \d+ MiB of its memory on 2 MB pages", n) for n in report["notes"])
 
 
+def test_the_report_names_the_machine_and_the_time_it_ran(bench_run):
+    import tvm
+
+    result, report, _ = bench_run
+    machine = report["machine"]
+    assert machine["llvm_cpu"] == str(tvm.target.codegen.llvm_get_system_cpu())  # same machine
+    assert machine["cpu_model"] and machine["cores"] >= 1
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", machine["started"])
+    table = result.stdout[result.stdout.index("machine: ") :]
+    assert table.startswith(
+        f"machine: {machine['cores']} cores of {machine['cpu_model']} "
+        f"(LLVM `{machine['llvm_cpu']}`), started {machine['started']}\nMobileNet v1 alpha=0.25"
+    )
+
+
 def test_a_peer_that_cannot_be_imported_is_skipped_with_a_note(bench_run):
     result, report, _ = bench_run
     notes = [note for note in report["notes"] if note.startswith("OpenVINO skipped: not installed")]

@@ -47,6 +47,7 @@ def test_grid_benches_each_point_and_takes_ratios_from_its_medians(tmp_path):
         assert all(r["max_abs_error"] <= SOFTMAX_TOLERANCE for r in bench["results"])
         assert point["ours_over_best_peer"]["1"] == pytest.approx(medians[OURS] / medians["ort"])
     assert "| α \\ ρ | 32 | 64 |" in result.stdout
+    assert grid["machine"]["llvm_cpu"] and "machine: " in result.stdout
     assert "[2/2] alpha 0.25 resolution 64: built untuned" in result.stdout
     assert "best peer: ONNX Runtime at 2" in result.stdout
 

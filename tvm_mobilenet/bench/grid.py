@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tvm_mobilenet.bench.api import BenchArgs, run_benchmark
 from tvm_mobilenet.bench.load import OthersCpu
+from tvm_mobilenet.bench.machine import Machine
 from tvm_mobilenet.bench.report import OURS, BenchReport
 from tvm_mobilenet.model.architecture import ModelConfig
 
@@ -56,6 +57,7 @@ class GridReport:
     threads: list[int]
     points: dict[tuple[float, int], BenchReport] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    machine: Machine = field(default_factory=Machine)  # where and when the grid started
 
     def compare(self, alpha: float, resolution: int, threads: int) -> Comparison | None:
         """Ours against the fastest peer at one point; None where either was not timed."""
@@ -73,6 +75,7 @@ class GridReport:
 
     def as_dict(self) -> dict:
         return {
+            "machine": self.machine.as_dict(),
             "alphas": list(self.alphas),
             "resolutions": list(self.resolutions),
             "threads": self.threads,
@@ -160,7 +163,7 @@ def _ms(value: float) -> str:
 def format_grid(report: GridReport) -> str:
     """Per thread count a markdown table (rows alpha, columns resolution) of ours / best peer
     (ours ms / best peer ms), then which peer was best, the range against the goal, and errors."""
-    lines = []
+    lines = [report.machine.describe()]
     for n in report.threads:
         lines += [
             "",
@@ -189,7 +192,7 @@ def format_grid(report: GridReport) -> str:
             if r.status in ("wrong", "failed")
         ]
     lines += [f"note: {note}" for note in report.notes]
-    return "\n".join(lines).lstrip("\n")
+    return "\n".join(lines)
 
 
 def _summary(report: GridReport, threads: int) -> list[str]:

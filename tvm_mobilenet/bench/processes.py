@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tvm_mobilenet.bench.api import BenchArgs, available_peers, compile_ours
 from tvm_mobilenet.bench.harness import aligned
+from tvm_mobilenet.bench.machine import Machine
 from tvm_mobilenet.bench.report import OURS
 from tvm_mobilenet.errors import TvmMobilenetError
 from tvm_mobilenet.model.architecture import ModelConfig
@@ -55,6 +56,7 @@ class SpreadReport:
     labels: dict[str, str] = field(default_factory=dict)
     rows: list[ProcessMedian] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    machine: Machine = field(default_factory=Machine)  # where and when the run started
 
     def medians(self, name: str, threads: int) -> list[float]:
         return [r.median_ms for r in self.rows if r.name == name and r.threads == threads]
@@ -66,6 +68,7 @@ class SpreadReport:
 
     def as_dict(self) -> dict:
         return {
+            "machine": self.machine.as_dict(),
             "model": self.config.key,
             "threads": self.threads,
             "repeat": self.repeat,
@@ -81,6 +84,7 @@ class SpreadReport:
 def format_spread(report: SpreadReport) -> str:
     c = report.config
     lines = [
+        report.machine.describe(),
         f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}, fp32: "
         f"{report.processes} processes per system and thread count, each the median of "
         f"{report.repeat} calls (ours through `run`"

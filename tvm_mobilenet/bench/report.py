@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tvm_mobilenet.bench.figures import pyplot
 from tvm_mobilenet.bench.harness import SystemResult
+from tvm_mobilenet.bench.machine import Machine
 from tvm_mobilenet.bench.peak import MeasuredPeak, percent_of_peak
 from tvm_mobilenet.model.architecture import ModelConfig, layers
 
@@ -24,6 +25,7 @@ class BenchReport:
     peaks: dict[int, MeasuredPeak] = field(default_factory=dict)  # per thread count
     notes: list[str] = field(default_factory=list)
     precision: str = "fp32"
+    machine: Machine = field(default_factory=Machine)  # where and when the run started
 
     @property
     def flops(self) -> int:
@@ -61,6 +63,7 @@ class BenchReport:
     def as_dict(self) -> dict:
         c = self.config
         return {
+            "machine": self.machine.as_dict(),
             "model": c.key,
             "precision": self.precision,
             "gflop": self.flops / 1e9,
@@ -93,6 +96,7 @@ def _cell(result: SystemResult | None, ratio: float | None) -> str:
 def format_table(report: BenchReport) -> str:
     c = report.config
     lines = [
+        report.machine.describe(),
         f"MobileNet v1 alpha={c.alpha} resolution={c.resolution} batch={c.batch}, "
         f"{report.precision}, "
         f"{report.flops / 1e9:.3f} GFLOP; median of {report.repeat} calls per system, taken "
