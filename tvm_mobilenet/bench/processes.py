@@ -173,41 +173,37 @@ def _one_process(
             "repeat": args.repeat,
         }
         command = ["-m", "tvm_mobilenet.bench.processes", json.dumps(spec)]
-    load = os.getloadavg()[0]
-    done = subprocess.run(
-        [sys.executable, *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=PROCESS_TIMEOUT,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise TvmMobilenetError(
-            f"the {name} process at {threads} thread(s) failed: {done.stderr.strip()[-500:]}"
-        )
-    latencies = json.loads(done.stdout.strip().splitlines()[-1])["latencies_ms"]
+    stdout, _, load = _run_child([sys.executable, *command], env, f"{name} process", threads)
+    latencies = json.loads(stdout.strip().splitlines()[-1])["latencies_ms"]
     return ProcessMedian(name, threads, statistics.median(latencies), load)
 
 
 def _app_process(app: Path, module: Path, repeat: int, threads: int, env: dict) -> ProcessMedian:
     """One run of the C++ app: its first call, then `repeat` timed ones (its latency line)."""
+    what, hint = f"C++ app {app}", " (build it with `python -m tvm_mobilenet.bundle X.so -o DIR`)"
+    command = [str(app.resolve()), str(module.resolve()), "--repeat", str(repeat)]
+    _, stderr, load = _run_child(command, env, what, threads, hint)
+    found = APP_LATENCY.search(stderr)
+    if found is None:
+        raise TvmMobilenetError(_failure(what, threads, stderr, hint))
+    return ProcessMedian(OURS_APP, threads, float(found.group(1)), load)
+
+
+def _run_child(
+    command: list[str], env: dict, what: str, threads: int, hint: str = ""
+) -> tuple[str, str, float]:
+    """(stdout, stderr, the 1-minute load average at its start) of one timed child process."""
     load = os.getloadavg()[0]
     done = subprocess.run(
-        [str(app.resolve()), str(module.resolve()), "--repeat", str(repeat)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=PROCESS_TIMEOUT,
-        check=False,
+        command, env=env, capture_output=True, text=True, timeout=PROCESS_TIMEOUT, check=False
     )
-    found = APP_LATENCY.search(done.stderr)
-    if done.returncode != 0 or found is None:
-        raise TvmMobilenetError(
-            f"the C++ app {app} at {threads} thread(s) failed: {done.stderr.strip()[-500:]} "
-            "(build it with `python -m tvm_mobilenet.bundle X.so -o DIR`)"
-        )
-    return ProcessMedian(OURS_APP, threads, float(found.group(1)), load)
+    if done.returncode != 0:
+        raise TvmMobilenetError(_failure(what, threads, done.stderr, hint))
+    return done.stdout, done.stderr, load
+
+
+def _failure(what: str, threads: int, stderr: str, hint: str) -> str:
+    return f"the {what} at {threads} thread(s) failed: {stderr.strip()[-500:]}{hint}"
 
 
 def _peer_process(spec: dict) -> dict:

@@ -68,6 +68,13 @@ _resolution_list.__name__ = "comma-separated resolutions"
 _peer_list.__name__ = f"comma-separated peers among {','.join(ALL_PEERS)}"
 
 
+def _write_json(path: Path | None, data) -> None:
+    """--json: the report as JSON, if asked for."""
+    if path is not None:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
 def _add_count_args(parser: Parser) -> None:
     group = parser.add_argument_group("ARM without a board: aarch64 instruction counts")
     group.add_argument(
@@ -120,6 +127,7 @@ def _grid(args, parser: Parser) -> int:
         "--resolution": args.resolution != BUILTIN_DEFAULTS["resolution"],
         "--plot": args.plot is not None,
         "--processes": args.processes is not None,
+        "--app": args.app is not None,
         "--profile": args.profile,
         "--precision int8": args.precision != "fp32",
     }
@@ -134,9 +142,7 @@ def _grid(args, parser: Parser) -> int:
         print_fn=lambda line: print(line, flush=True),
     )
     print(format_grid(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        print(f"wrote {args.json}")
+    _write_json(args.json, report.as_dict())
     return 0
 
 
@@ -173,9 +179,7 @@ def _count(args, parser: Parser) -> int:
         )
     )
     print(format_counts(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        print(f"wrote {args.json}")
+    _write_json(args.json, report.as_dict())
     return 0
 
 
@@ -207,9 +211,7 @@ def _spread(args, parser: Parser) -> int:
         )
     report = run_process_spread(_bench_args(args), args.processes, app=args.app)
     print(format_spread(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        print(f"wrote {args.json}")
+    _write_json(args.json, report.as_dict())
     return 0
 
 
@@ -228,9 +230,7 @@ def _profile(args, parser: Parser) -> int:
     if args.peers:
         for threads, entry in zip(args.threads, found, strict=True):
             entry["against_ort"] = _against_ort(args, threads).as_dict()
-    if args.json is not None:
-        args.json.write_text(json.dumps(found, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    _write_json(args.json, found)
     return 0
 
 
@@ -357,7 +357,5 @@ def main(argv=None, prog=None) -> int:
     plot = args.plot or Path("bench.png")
     write_plot(report, plot)
     print(f"wrote {plot}")
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        print(f"wrote {args.json}")
+    _write_json(args.json, report.as_dict())
     return 0
