@@ -348,6 +348,25 @@ def test_ours_hands_its_output_over_without_a_copy(tmp_path):
     assert not np.array_equal(first, second)
 
 
+def test_setting_ours_thread_count_leaves_the_calling_thread_free_to_move(monkeypatch):
+    """TVM's config_threadpool pins its caller to TVM_NUM_THREADS cores, one at 1: the bench's ours
+    (and --profile) put the caller's affinity back, so the peers timed next and the processes the
+    bench starts keep every core (this test process had compiled for one core after it)."""
+    import tvm
+
+    from tvm_mobilenet.run.threads import run_on_threads
+
+    cores = os.sched_getaffinity(0)
+    threads = tvm.get_global_func("runtime.NumThreads")()
+    monkeypatch.setenv("TVM_NUM_THREADS", "1")
+    try:
+        assert run_on_threads(1) == 1
+        assert os.sched_getaffinity(0) == cores
+    finally:
+        monkeypatch.undo()
+        run_on_threads(threads)
+
+
 def test_the_bench_says_when_ours_runs_strassen_kernels(tmp_path):
     """0.25/128's 8x8x128 1x1 layers run as Strassen kernels where the host builds them (AVX-512;
     with one core its 4x4 ones too): the module's program names them, and the bench says how many

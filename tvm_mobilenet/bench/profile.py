@@ -116,9 +116,10 @@ def model_call(path: Path, threads: int):
     from tvm_mobilenet.bench.harness import aligned
     from tvm_mobilenet.model.reference import input_for
     from tvm_mobilenet.run.runtime import LoadedModel
+    from tvm_mobilenet.run.threads import run_on_threads
 
     model = LoadedModel(path)
-    tvm.get_global_func("runtime.config_threadpool")(1, threads)  # kBig, as the bench's ours
+    run_on_threads(threads)  # as the bench's ours
     data = aligned(input_for(model.input_shape, model.input_dtype))
     tensor = tvm.runtime.from_dlpack(data)
     main = model.vm["main"]

@@ -41,5 +41,26 @@ def allow_threads(count: int) -> None:
     _brief_spinning()
 
 
+# TVM's default thread-pool mode (threading::ThreadGroup::kBig): workers pinned one per core.
+AFFINITY_BIG_CORES = 1
+
+
+def run_on_threads(count: int) -> int:
+    """Have TVM's pool run parallel kernels on `count` threads (at most the pool's size, see
+    `allow_threads`); the number it runs.
+
+    `runtime.config_threadpool` also pins the calling thread, which runs a kernel's first chunk, to
+    min(TVM_NUM_THREADS, cores) cores: with TVM_NUM_THREADS=1 to one core, and every peer timed
+    next in this process and every process it starts would inherit that core (found in the test
+    suite: later subprocesses compiled for one core). Its affinity is put back: the calling thread
+    stays free to move, as in `run` and the C++ app, which never reconfigure the pool."""
+    import tvm
+
+    cores = os.sched_getaffinity(0)
+    tvm.get_global_func("runtime.config_threadpool")(AFFINITY_BIG_CORES, count)
+    os.sched_setaffinity(0, cores)
+    return tvm.get_global_func("runtime.NumThreads")()
+
+
 def _brief_spinning() -> None:
     os.environ.setdefault("TVM_THREAD_POOL_SPIN_COUNT", str(SPIN_COUNT))

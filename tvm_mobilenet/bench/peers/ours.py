@@ -10,9 +10,9 @@ import numpy as np
 from tvm_mobilenet.bench.peer import Peer, Predict
 from tvm_mobilenet.errors import ModuleLoadError
 from tvm_mobilenet.model.architecture import ModelConfig
+from tvm_mobilenet.run.threads import run_on_threads
 from tvm_mobilenet.tasks.blocks import STRASSEN_SUFFIX
 
-AFFINITY_BIG_CORES = 1  # TVM's default thread-pool mode (threading::ThreadGroup::kBig)
 TENSOR_ALIGNMENT = 64  # TVM refuses a DLPack tensor whose data is not aligned to this
 
 
@@ -41,8 +41,7 @@ class Ours(Peer):
                 f"{expected}: "
                 "pass the --alpha/--resolution/--batch it was compiled for"
             )
-        tvm.get_global_func("runtime.config_threadpool")(AFFINITY_BIG_CORES, threads)
-        running = tvm.get_global_func("runtime.NumThreads")()
+        running = run_on_threads(threads)
         if running != threads:
             raise ModuleLoadError(
                 f"the TVM runtime runs {running} threads, not {threads}: set "
