@@ -60,6 +60,13 @@ class CpuParams:
     # Wide float32 1x1 layers (with bias, ReLU / ReLU6 or none) run as one-level Strassen kernels
     # at compile time (schedules/strassen.py, tasks/strassen.py) instead of these templates.
     strassen: bool = False
+    # Strassen kernels: each register-tile pass also prefetches its share of the weight block this
+    # many blocks ahead into L2, so the weights that arrive from memory come while the tiles compute
+    # (0: none; schedules/strassen.py).
+    strassen_prefetch: int = 0
+    # Strassen only where each core has at least this many pixels: every core reads all of the
+    # 1.75x larger weight operands, so a small map is bound by their arrival (0: any map).
+    strassen_min_pixels: int = 0
 
 
 def for_target(params: CpuParams, target) -> CpuParams:

@@ -18,7 +18,10 @@ product to reach a quadrant applies the bias and activation there. The layers th
 FMA peak already (schedules/x86.py), so only doing less work makes them faster.
 
 Each core runs the whole scheme on its own part of the pixels, as `cpu._pixels_per_core` splits
-them: the part a core writes is the part the next layers read on it.
+them: the part a core writes is the part the next layers read on it. So every core reads all the
+weight operands, and where they arrive from memory slower than the tiles consume them a family can
+have each tile pass prefetch a share of a later block (`CpuParams.strassen_prefetch`) and leave maps
+with few pixels per core to the template (`CpuParams.strassen_min_pixels`): AVX2 does both.
 
 Measured on a 2-core AMD EPYC (Zen 4, znver4), 2026-11-27, each kernel alone and warm, 1 thread,
 against the template's untuned schedule: 14x14x512 804 vs 884 us, 28x28x256 816 vs 896, 14x14x256
@@ -43,6 +46,7 @@ from .cpu import CpuParams, pixel_tile
 SUMS_BYTES = 256 << 10
 # Inputs and outputs of at least this many channels: below, the sums cost what the product saves.
 MIN_CHANNELS = 128
+CACHE_LINE_FLOATS = 16  # 64-byte cache lines
 
 # Each product: its A operand (an input sum, or a quadrant of A: rows "top"/"bottom", K half) and
 # the output quadrants (rows, N half) it goes to: "=" first write, "+"/"-" add or subtract, "!"
@@ -107,6 +111,7 @@ class StrassenConv:
     cores: int  # parts of the pixels, one per core
     columns: int  # register tile: pixels
     tile_channels: int  # register tile: output channels (vectors x lanes)
+    prefetch: int = 0  # weight blocks ahead each tile pass prefetches a share of (0: none)
 
     @property
     def half(self) -> int:
@@ -130,11 +135,13 @@ def plan(
     height: int, width: int, in_channels: int, out_channels: int, activation: str, params: CpuParams
 ):
     """The Strassen kernel for this layer on a CPU of `params`, or None where it does not pay (few
-    channels) or does not fit (a core's part not split in two halves of whole register tiles'
-    width in channels)."""
+    channels; few pixels per core where the family says so) or does not fit (a core's part not
+    split in two halves of whole register tiles' width in channels)."""
     cores = max(params.cores, 1)
     pixels = height * width
     if min(in_channels, out_channels) < MIN_CHANNELS or in_channels % 2 or pixels % (2 * cores):
+        return None
+    if pixels // cores < params.strassen_min_pixels:
         return None
     half = pixels // cores // 2
     columns, vectors = pixel_tile(half, out_channels // 2 // params.lanes, params)
@@ -142,7 +149,15 @@ def plan(
     if (out_channels // 2) % tile_channels or half < params.max_columns:
         return None
     return StrassenConv(
-        height, width, in_channels, out_channels, activation, cores, columns, tile_channels
+        height,
+        width,
+        in_channels,
+        out_channels,
+        activation,
+        cores,
+        columns,
+        tile_channels,
+        params.strassen_prefetch,
     )
 
 
@@ -183,6 +198,9 @@ class _Source:
         self.emit(1, f'A = T.decl_buffer(({pixels}, {c.in_channels}), "float32", data=A4.data)')
         self.emit(1, f'C = T.decl_buffer(({pixels}, {c.out_channels}), "float32", data=C4.data)')
         self.emit(1, f'bias = T.decl_buffer(({c.out_channels},), "float32", data=bias4.data)')
+        if c.prefetch:
+            weights = 7 * k2 * n2  # the seven operands, flat
+            self.emit(1, f'Wf = T.decl_buffer(({weights},), "float32", data=W.data)')
         full, rest = divmod(c.half, c.columns)
         block_tiles = c.block_tiles(full)
         rows = max(block_tiles * c.columns, rest)
@@ -213,7 +231,26 @@ class _Source:
                 depth, f"for nt in range({self.conv.out_channels // 2 // self.conv.tile_channels}):"
             )
             self.emit(depth + 1, f"for pt in range({tiles}):")
+            if self.conv.prefetch:
+                self.prefetch(depth + 2, product, tiles)
             self.tile(depth + 2, product, operand, outputs, first_row, f"pt * {columns}", columns)
+
+    def prefetch(self, depth: int, product: int, tiles: int) -> None:
+        """Tile pass `pt` of weight block (product, nt) prefetches the pt-th of `tiles` shares of
+        the block `prefetch` blocks ahead (into L2: locality 2)."""
+        c = self.conv
+        k2, blocks_per_product = c.in_channels // 2, c.out_channels // 2 // c.tile_channels
+        block_floats = k2 * c.tile_channels
+        lines = block_floats // CACHE_LINE_FLOATS
+        share = -(-lines // tiles)
+        ahead = f"({product} * {blocks_per_product} + nt + {c.prefetch}) % {7 * blocks_per_product}"
+        line = f"T.min(pt * {share} + q, {lines - 1})"
+        address = f"Wf[{ahead} * {block_floats} + {line} * {CACHE_LINE_FLOATS}]"
+        self.emit(depth, f"for q in range({share}):")
+        self.emit(
+            depth + 1,
+            f'T.evaluate(T.call_intrin("void", "tirx.prefetch", T.address_of({address}), 0, 2, 1))',
+        )
 
     def tile(
         self,

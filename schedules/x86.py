@@ -53,11 +53,17 @@ AVX2 = cpu.CpuParams(
     depthwise_vectors=2,
     parallel_min_flops=4e6,
     parallel_min_elements=1 << 16,
-    # Strassen (schedules/strassen.py) measured level here: AVX2 code on a 2-core AMD EPYC Zen 4,
-    # 2026-11-27, untuned 1.0/224 in turns, 1 thread 11.345 vs 11.326 ms, 2 threads 6.370 vs
-    # 6.391 (alone and warm its 14x14x512 kernel was 5 % faster: in the model its 1.75x weight
-    # operands arrive from memory). Not worth the larger .so until an AVX2 machine says otherwise.
-    strassen=False,
+    # Strassen (schedules/strassen.py): without prefetch level in the model (AVX2 code on a 2-core
+    # AMD EPYC Zen 4, 2026-11-27, 1.0/224 in turns: 1 thread -0.2/-0.6 %, 2 threads +1.7/+2.7 %;
+    # alone and warm 5 % faster, but in the model its 1.75x weight operands arrive from memory, 4x
+    # the AVX-512 kernel's penalty). Each tile pass prefetching its share of the weight block two
+    # ahead into L2: 1 thread -1.6 to -3.0 %, 2 threads -2.2 to -4.4 % (tuned; untuned -2.2/-2.4,
+    # -3.4/-3.6). On AVX-512 the same prefetch cost 1.7 % at 1 thread. Maps with fewer pixels per
+    # core were slower with it (1.0/128, 8x8x512 on 2 cores: 464 vs 352 us in the model, the model
+    # +8 %; 0.75/192, 12x12: +3 %), level with the 96-pixel floor. Not measured on an AVX2-only CPU.
+    strassen=True,
+    strassen_prefetch=2,
+    strassen_min_pixels=96,
 )
 
 # int8. AVX-512 VNNI: vpdpbusd, 4 x 4 tiles of 16 int32. AVX2: the vpmaddubsw sign trick, at most

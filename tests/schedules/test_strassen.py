@@ -77,7 +77,7 @@ def test_the_seven_products_give_the_matrix_product():
     [
         (8, 128, 128, "relu", "skylake-avx512", 2),  # 16 pixels per half: 7 x 2 tiles + 2 rows
         (14, 256, 128, "relu6", "skylake-avx512", 1),  # one core: 98 pixels per half
-        (6, 128, 256, "none", "haswell", 2),  # AVX2: 6 x 16 tiles, 9 pixels per half
+        (14, 128, 256, "none", "haswell", 2),  # AVX2: 6 x 16 tiles + 1 row, prefetching
         (28, 128, 128, "relu", "skylake-avx512", 2),  # 196 pixels per half in 4 blocks
     ],
 )
@@ -112,9 +112,33 @@ def test_which_mobilenet_layers_run_as_strassen():
     assert taken(params("skylake-avx512", 2)) == wide
     assert taken(params("haswell", 2)) == wide
     assert taken(params("skylake-avx512", 1)) == wide
-    # Where builds use it: AVX-512 (AVX2 measured level in the model, NEON not measured)
-    assert params("skylake-avx512", 2).strassen and not params("haswell", 2).strassen
+    # Where builds use it: x86 (NEON not measured)
+    assert params("skylake-avx512", 2).strassen and params("haswell", 2).strassen
     assert not arm_cpu.params_for(target("skylake-avx512", 2)).strassen
+
+
+@pytest.mark.parametrize("size,cores,avx2_takes_it", [(14, 2, True), (12, 2, False), (8, 1, False)])
+def test_avx2_leaves_small_maps_per_core_to_the_template(size, cores, avx2_takes_it):
+    """AVX2 takes only maps with >= 96 pixels per core (14x14 on 2 cores: 98; 12x12: 72); AVX-512
+    takes them all."""
+    assert strassen.plan(size, size, 512, 512, "relu", params("skylake-avx512", cores))
+    planned = strassen.plan(size, size, 512, 512, "relu", params("haswell", cores))
+    assert (planned is not None) == avx2_takes_it
+
+
+def test_avx2_kernels_prefetch_the_weights_ahead_into_l2():
+    """AVX2's kernel prefetches the weight block two ahead (prefetcht1: into L2); AVX-512's not."""
+
+    def prefetches(mcpu: str) -> int:
+        conv = strassen.plan(14, 14, 512, 512, "relu", params(mcpu, 2))
+        kernel = tvm.IRModule({"main": conv.kernel().with_attr("global_symbol", "main")})
+        return (
+            tvm.compile(kernel, target=target(mcpu, 2))
+            .mod.inspect_source("asm")
+            .count("prefetcht1")
+        )
+
+    assert prefetches("haswell") > 0 and prefetches("skylake-avx512") == 0
 
 
 def test_blocks_keep_the_input_sums_in_cache():

@@ -178,9 +178,10 @@ def add_strassen_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-strassen",
         action="store_true",
-        help="keep the wide 1x1 layers on their templates: by default an x86 AVX-512 build runs "
-        "the float32 1x1 layers with >= 128 input and output channels as one-level Strassen "
-        "kernels (7/8 of the multiply-adds; not tuned, so tune skips them too)",
+        help="keep the wide 1x1 layers on their templates: by default an x86 build runs the "
+        "float32 1x1 layers with >= 128 input and output channels (AVX2: and >= 96 pixels per "
+        "core) as one-level Strassen kernels (7/8 of the multiply-adds; not tuned, so tune skips "
+        "them too)",
     )
 
 
