@@ -324,19 +324,19 @@ def test_ours_hands_its_output_over_without_a_copy(tmp_path):
     """Ours returns a view of the call's output tensor (np.from_dlpack), not Tensor.numpy()'s copy,
     whose Python steps after the model cost ~0.1 ms per call; each call's view keeps its values."""
     import numpy as np
-    import tvm
 
     from tests.conftest import TINY_MODEL
     from tvm_mobilenet.bench.harness import aligned
     from tvm_mobilenet.bench.peers.ours import Ours
     from tvm_mobilenet.model import reference
     from tvm_mobilenet.model.weights import random_weights
+    from tvm_mobilenet.run.threads import pool_threads
 
     module = tmp_path / "m.so"
     assert compile_tiny(module, "--no-log").returncode == 0
     config = ModelConfig(**TINY_MODEL)
     weights = random_weights(config, 0)
-    threads = tvm.get_global_func("runtime.NumThreads")()  # this process's pool as it is
+    threads = pool_threads()  # this process's pool as it is
     predict = Ours(module).prepare(config, weights, threads)
     inputs = [aligned(reference.random_input(config.input_shape, seed)) for seed in (1, 2)]
     first = predict(inputs[0])
@@ -346,25 +346,6 @@ def test_ours_hands_its_output_over_without_a_copy(tmp_path):
     for data, output in zip(inputs, (first, second), strict=True):
         assert np.max(np.abs(output - reference.forward(config, weights, data))) < 1e-4
     assert not np.array_equal(first, second)
-
-
-def test_setting_ours_thread_count_leaves_the_calling_thread_free_to_move(monkeypatch):
-    """TVM's config_threadpool pins its caller to TVM_NUM_THREADS cores, one at 1: the bench's ours
-    (and --profile) put the caller's affinity back, so the peers timed next and the processes the
-    bench starts keep every core (this test process had compiled for one core after it)."""
-    import tvm
-
-    from tvm_mobilenet.run.threads import run_on_threads
-
-    cores = os.sched_getaffinity(0)
-    threads = tvm.get_global_func("runtime.NumThreads")()
-    monkeypatch.setenv("TVM_NUM_THREADS", "1")
-    try:
-        assert run_on_threads(1) == 1
-        assert os.sched_getaffinity(0) == cores
-    finally:
-        monkeypatch.undo()
-        run_on_threads(threads)
 
 
 def test_the_bench_says_when_ours_runs_strassen_kernels(tmp_path):

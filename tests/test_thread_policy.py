@@ -57,3 +57,42 @@ def test_the_cpp_app_sets_the_same_spin_count_without_overriding_the_user():
     from tvm_mobilenet.run.threads import SPIN_COUNT
 
     assert f'setenv("TVM_THREAD_POOL_SPIN_COUNT", "{SPIN_COUNT}", /*overwrite=*/0)' in source
+
+
+# In a fresh process at TVM_NUM_THREADS=1: the calling thread's cores after starting TVM's pool
+# with runtime.NumThreads ("raw") or through run/threads.py, then after setting the count to 1.
+PIN_PROBE = """
+import json, os, sys
+import tvm
+from tvm_mobilenet.run.threads import pool_threads, run_on_threads
+before = sorted(os.sched_getaffinity(0))
+if sys.argv[1] == "raw":
+    tvm.get_global_func("runtime.NumThreads")()
+else:
+    pool_threads()
+started = sorted(os.sched_getaffinity(0))
+run_on_threads(1)
+print(json.dumps({"before": before, "started": started, "set": sorted(os.sched_getaffinity(0))}))
+"""
+
+
+def _pin_probe(mode: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", PIN_PROBE, mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "TVM_NUM_THREADS": "1"},
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_starting_and_setting_the_pool_leave_the_calling_thread_free_to_move():
+    """TVM pins the thread that starts or reconfigures its pool to TVM_NUM_THREADS cores, core 0 at
+    1, and the bench's processes would inherit it: ours puts the thread's cores back."""
+    raw, ours = _pin_probe("raw"), _pin_probe("ours")
+    if len(raw["before"]) > 1:  # with one core there is nothing to see
+        assert len(raw["started"]) == 1
+    assert ours["started"] == ours["set"] == ours["before"]

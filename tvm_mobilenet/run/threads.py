@@ -47,19 +47,34 @@ AFFINITY_BIG_CORES = 1
 
 def run_on_threads(count: int) -> int:
     """Have TVM's pool run parallel kernels on `count` threads (at most the pool's size, see
-    `allow_threads`); the number it runs.
-
-    `runtime.config_threadpool` also pins the calling thread, which runs a kernel's first chunk, to
-    min(TVM_NUM_THREADS, cores) cores: with TVM_NUM_THREADS=1 to one core, and every peer timed
-    next in this process and every process it starts would inherit that core (found in the test
-    suite: later subprocesses compiled for one core). Its affinity is put back: the calling thread
-    stays free to move, as in `run` and the C++ app, which never reconfigure the pool."""
+    `allow_threads`); the number it runs."""
     import tvm
 
+    configure = tvm.get_global_func("runtime.config_threadpool")
+    _keeping_affinity(lambda: configure(AFFINITY_BIG_CORES, count))
+    return pool_threads()
+
+
+def pool_threads() -> int:
+    """The threads TVM's pool runs for the calling thread (starting the pool if need be)."""
+    import tvm
+
+    return _keeping_affinity(tvm.get_global_func("runtime.NumThreads"))
+
+
+def _keeping_affinity(call):
+    """`call()`, with the calling thread's CPU affinity put back after it.
+
+    TVM's pool pins the thread that starts or reconfigures it (`runtime.NumThreads`,
+    `runtime.config_threadpool`) to min(TVM_NUM_THREADS, cores) cores, with TVM_NUM_THREADS=1 to
+    core 0: the peers timed next in this process and every process it starts would inherit that
+    one core (found in the test suite: later subprocesses compiled for one core). Model calls alone
+    leave it free (at one thread they never start the pool), so `run` and the C++ app do too."""
     cores = os.sched_getaffinity(0)
-    tvm.get_global_func("runtime.config_threadpool")(AFFINITY_BIG_CORES, count)
-    os.sched_setaffinity(0, cores)
-    return tvm.get_global_func("runtime.NumThreads")()
+    try:
+        return call()
+    finally:
+        os.sched_setaffinity(0, cores)
 
 
 def _brief_spinning() -> None:
