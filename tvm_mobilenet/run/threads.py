@@ -68,8 +68,9 @@ def _keeping_affinity(call):
     TVM's pool pins the thread that starts or reconfigures it (`runtime.NumThreads`,
     `runtime.config_threadpool`) to min(TVM_NUM_THREADS, cores) cores, with TVM_NUM_THREADS=1 to
     core 0: the peers timed next in this process and every process it starts would inherit that
-    one core (found in the test suite: later subprocesses compiled for one core). Model calls alone
-    leave it free (at one thread they never start the pool), so `run` and the C++ app do too."""
+    one core (found in the test suite: later subprocesses compiled for one core). `run` and the C++
+    app only call the model: at one thread that never starts the pool, and at their default count,
+    every core, the thread keeps them all."""
     cores = os.sched_getaffinity(0)
     try:
         return call()
