@@ -30,18 +30,23 @@ print(json.dumps({"burnt": time.process_time() - start,
 """
 
 
-def _probe(mode: str, **env: str) -> dict:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("TVM_THREAD_POOL")}
+def _run(script: str, mode: str, env: dict[str, str]) -> dict:
+    """`script` in a fresh Python process with `mode` as its argument: its last line, as JSON."""
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, mode],
+        [sys.executable, "-c", script, mode],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
         cwd=ROOT,
-        env={**environ, "TVM_NUM_THREADS": "2", **env},
+        env=env,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _probe(mode: str, **env: str) -> dict:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TVM_THREAD_POOL")}
+    return _run(PROBE, mode, {**environ, "TVM_NUM_THREADS": "2", **env})
 
 
 def test_workers_sleep_soon_after_a_call_and_a_users_setting_is_kept():
@@ -77,16 +82,7 @@ print(json.dumps({"before": before, "started": started, "set": sorted(os.sched_g
 
 
 def _pin_probe(mode: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-c", PIN_PROBE, mode],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "TVM_NUM_THREADS": "1"},
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return _run(PIN_PROBE, mode, {**os.environ, "TVM_NUM_THREADS": "1"})
 
 
 def test_starting_and_setting_the_pool_leave_the_calling_thread_free_to_move():
