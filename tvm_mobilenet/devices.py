@@ -54,10 +54,15 @@ def families() -> list[str]:
     return sorted(path.stem for path in TARGETS_DIR.glob("*.json"))
 
 
+def host_cpu() -> str:
+    """This machine's CPU as LLVM names it: what `"mcpu": "auto"` resolves to (its CPU class)."""
+    return str(tvm.target.codegen.llvm_get_system_cpu())
+
+
 def _resolve_auto(config: dict) -> dict:
     resolved = dict(config)
     if resolved.get("mcpu") == "auto":
-        resolved["mcpu"] = str(tvm.target.codegen.llvm_get_system_cpu())
+        resolved["mcpu"] = host_cpu()
     if resolved.get("num-cores") == "auto":
         resolved["num-cores"] = available_cores()
     if isinstance(resolved.get("host"), dict):

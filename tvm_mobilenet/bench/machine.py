@@ -5,10 +5,11 @@ to whoever copies a table."""
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from tvm_mobilenet.run.threads import available_cores
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -25,9 +26,9 @@ def _cpu_model() -> str:
 
 
 def _llvm_cpu() -> str:
-    import tvm
+    from tvm_mobilenet.devices import host_cpu
 
-    return str(tvm.target.codegen.llvm_get_system_cpu())
+    return host_cpu()
 
 
 def _now() -> str:
@@ -38,7 +39,7 @@ def _now() -> str:
 class Machine:
     cpu_model: str = field(default_factory=_cpu_model)
     llvm_cpu: str = field(default_factory=_llvm_cpu)  # the CPU class: what `-mcpu` resolves to
-    cores: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))  # this process's
+    cores: int = field(default_factory=available_cores)  # this process's
     started: str = field(default_factory=_now)
 
     def describe(self) -> str:

@@ -93,8 +93,9 @@ def target_lanes(target) -> int:
 def host_target(threads: int):
     import tvm
 
-    cpu = tvm.target.codegen.llvm_get_system_cpu()
-    return tvm.target.Target({"kind": "llvm", "mcpu": cpu, "num-cores": threads})
+    from tvm_mobilenet.devices import host_cpu
+
+    return tvm.target.Target({"kind": "llvm", "mcpu": host_cpu(), "num-cores": threads})
 
 
 def compile_fma_kernel(target):
